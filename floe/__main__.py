@@ -1,0 +1,5 @@
+"""`python -m floe` runs the `floe` command."""
+
+from floe.cli import main
+
+main()

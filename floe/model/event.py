@@ -1,0 +1,66 @@
+"""Events and their tags: the one currency of the hub."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TRIGGER_GOOD = "trigger.good"
+SYS_STATE = "sys.state"
+SYS_NODE_START = "sys.node.start"
+SYS_NODE_UPDATE = "sys.node.update"
+SYS_DATA_REQUIRED = "sys.data.required"
+SYS_END_ALL = "sys.end.all"
+INBOUND_PREFIX = "inbound."
+
+
+def is_system(tag: str) -> bool:
+    return tag.startswith("sys.")
+
+
+def task_tag(node_id: str, sub: str) -> str:
+    return f"task.{node_id}.{sub}"
+
+
+def merge_tag(node_id: str) -> str:
+    return f"merge.{node_id}.good"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """`{run, flow, source node, tag, good, opts}`; `seq` orders events of one run."""
+
+    run_id: str
+    flow: str
+    tag: str
+    source: str = ""
+    good: bool = True
+    opts: Mapping[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "flow": self.flow,
+            "source_node": self.source,
+            "tag": self.tag,
+            "good": self.good,
+            "opts": dict(self.opts),
+            "seq": self.seq,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Event:
+        return cls(
+            run_id=d["run_id"],
+            flow=d["flow"],
+            tag=d["tag"],
+            source=d.get("source_node", ""),
+            good=bool(d.get("good", True)),
+            opts=dict(d.get("opts") or {}),
+            seq=int(d.get("seq", 0)),
+            at=float(d.get("at", 0.0)),
+        )

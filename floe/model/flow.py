@@ -1,0 +1,79 @@
+"""Frozen records of a loaded flow: its triggers, tasks, merges and data-form fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class NodeClass(StrEnum):
+    TRIGGER = "trigger"
+    TASK = "task"
+    MERGE = "merge"
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One typed field of a data form (floe's `text` is `string`)."""
+
+    id: str
+    prompt: str = ""
+    type: str = "string"  # string | int | bool | choice
+    required: bool = False
+    regex: str | None = None
+    options: tuple[str, ...] = ()
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A trigger, task or merge of a flow. `opts` is free-form and travels on as values."""
+
+    id: str
+    name: str
+    cls: NodeClass
+    type: str
+    listen: str = ""
+    wait: tuple[str, ...] = ()
+    good: tuple[int, ...] = (0,)
+    ignore_fail: bool = False
+    use_status: bool = False
+    timeout: float | None = None
+    retries: int = 0
+    backoff: float = 0.0
+    opts: Mapping[str, Any] = field(default_factory=dict)
+    fields: tuple[FormField, ...] = ()  # parsed opts.form.fields of data triggers and data tasks
+    line: int = 0  # 1-based line in the source file, 0 when unknown
+
+    @property
+    def tag_prefix(self) -> str:
+        return f"{self.cls.value}.{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A flow definition; `(id, ver)` is its FlowRef."""
+
+    id: str
+    ver: int = 0
+    name: str = ""
+    reuse_space: bool = False
+    host_tags: tuple[str, ...] = ()
+    resource_tags: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    flow_file: str = ""
+    triggers: tuple[Node, ...] = ()
+    tasks: tuple[Node, ...] = ()  # tasks and merges, in file order
+    source: str = ""  # file the flow came from
+    line: int = 0
+
+    def node(self, node_id: str) -> Node | None:
+        for n in (*self.triggers, *self.tasks):
+            if n.id == node_id:
+                return n
+        return None
+
+    def trigger(self, node_id: str) -> Node | None:
+        return next((t for t in self.triggers if t.id == node_id), None)

@@ -1,0 +1,41 @@
+"""What a task type receives (NodeContext) and returns (Outcome)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from floe.model.flow import Node
+
+
+class NodeError(Exception):
+    """A task could not run (bad opts, unreachable URL, missing program): becomes `task.<id>.error`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished task: its exit status and the opts it passes on."""
+
+    status: int
+    opts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeContext:
+    """Everything a task needs: its node, merged input opts, workspace and a line logger."""
+
+    run_id: str
+    flow_id: str
+    node: Node
+    opts: Mapping[str, Any]  # merged input opts (event opts, then node opts; env lists concatenated)
+    flow_env: tuple[str, ...]  # the flow's `env`, applied before the task's own
+    workspace: Path
+    cache_dir: Path  # host-wide fetch cache
+    log: Callable[[str], None]  # one output line, without its newline
+    git_key: str = ""
+    grace: float = 5.0  # seconds between SIGTERM and SIGKILL on cancel
+
+
+TaskType = Callable[[NodeContext], Awaitable[Outcome]]
