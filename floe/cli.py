@@ -1,0 +1,88 @@
+"""The `floe` command: serve a host (floe's flags verbatim, or --long-names), or `floe lint FILE...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from floe.config import ConfigError, HostConfig, load_config
+from floe.config.lint import lint
+from floe.host import Settings, serve
+
+log = logging.getLogger("floe")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="floe",
+        description="Serve a floe host. floe's single-dash flags (-tags=linux,go) work as well as --tags.",
+        epilog="floe lint FILE... validates host configs and flow files.",
+    )
+
+    def opt(name: str, help: str, default: str) -> None:
+        alias = name.replace("_", "-")
+        p.add_argument(f"-{name}", f"--{alias}", dest=name, default=default, help=help + f" (default {default!r})")
+
+    opt("conf", "host config: a file path", "default.yml")
+    opt("host_name", "this host's short id, used in run ids", "h1")
+    opt("admin", "admin token for the API and host-to-host calls; or FLOE_ADMIN", "")
+    opt("tags", "comma-separated host tags", "")
+    opt("pub_bind", "address to serve on", "127.0.0.1:8080")
+    opt("pub_cert", "TLS certificate file (serve https)", "")
+    opt("pub_key", "TLS key file", "")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _admin_token(arg: str, config: HostConfig) -> str:
+    """The admin token: the flag, FLOE_ADMIN, or one generated once and kept in the store root."""
+    if arg or os.environ.get("FLOE_ADMIN"):
+        return arg or os.environ["FLOE_ADMIN"]
+    path = Path(config.common.store_root) / "admin-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+        log.warning("no -admin token given: generated one in %s", path)
+    return path.read_text().strip()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["lint"]:
+        if len(args) < 2:
+            sys.exit("usage: floe lint FILE...")
+        sys.exit(lint(args[1:], sys.stdout))
+    ns = _parser().parse_args(args)
+    logging.basicConfig(
+        level=logging.DEBUG if ns.verbose else logging.INFO,
+        format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(ns.conf)
+    except ConfigError as e:
+        sys.exit(f"floe: bad config:\n{e}")
+    except OSError as e:
+        sys.exit(f"floe: cannot read config {ns.conf}: {e.strerror}")
+    for w in config.warnings:
+        log.warning("%s", w)
+    settings = Settings(
+        host_id=ns.host_name,
+        tags=frozenset(t.strip() for t in ns.tags.split(",") if t.strip()),
+        admin_token=_admin_token(ns.admin, config),
+        bind=ns.pub_bind,
+        cert=ns.pub_cert,
+        key=ns.pub_key,
+    )
+    try:
+        asyncio.run(serve(config, settings))
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,1 @@
+"""The hub: the event queue of a host, its single consumer, dispatch and run execution."""

@@ -1,0 +1,294 @@
+"""The Hub: a host's event queue, its single consumer (the only writer of run state), and dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from floe.config import HostConfig
+from floe.hub.broadcast import Broadcaster
+from floe.hub.messages import Answer, Cancel, Line, Message, NodeDone, Stopped, Trigger
+from floe.hub.runner import RunTasks, workspace_path
+from floe.model import run as rm
+from floe.model.codec import run_doc, run_from_doc
+from floe.model.dispatch import Holder, HostView, place
+from floe.model.flow import Flow
+from floe.model.form import validate
+from floe.model.run import Run, RunStatus, Step
+from floe.store.base import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    id: str
+    tags: frozenset[str]
+
+
+class Hub:
+    """Consumes the host's queue one message at a time; applies pure transitions; starts nodes."""
+
+    def __init__(
+        self,
+        host: HostInfo,
+        config: HostConfig,
+        store: RunStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        grace: float = 5.0,
+    ) -> None:
+        self.host, self.config, self.store, self.clock, self.grace = host, config, store, clock, grace
+        self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        self.broadcast = Broadcaster()
+        self.runs: dict[str, Run] = {}  # pending and active runs held by this host
+        self.ready = asyncio.Event()
+        self.counts: dict[tuple[str, str], int] = {}  # (flow, status) -> runs ended, for metrics
+        self._runners: dict[str, RunTasks] = {}
+        self._cancelling: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self._counter = 0
+        self._dispatching = False
+        self._again = False
+        self._tg: asyncio.TaskGroup | None = None
+
+    # ---- paths -------------------------------------------------------------------------------
+    @property
+    def workspace_root(self) -> Path:
+        return Path(self.config.common.workspace_root)
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.config.common.store_root) / "fetch_cache"
+
+    # ---- the API's side: requests put on the queue -------------------------------------------
+    def post(self, msg: Message) -> None:
+        self.queue.put_nowait(msg)
+
+    async def trigger(self, flow: Flow, trigger_id: str, values: Mapping[str, Any]) -> str:
+        """Validate `values` against the trigger's form and create a pend; returns its run id once
+        the pend is durable. Raises LookupError (no such trigger) or FormError (bad value)."""
+        trig = flow.trigger(trigger_id)
+        if trig is None:
+            raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
+        clean = validate(trig.fields, values)
+        merged = {k: v for k, v in trig.opts.items() if k != "form"} | clean
+        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.post(Trigger(flow, trigger_id, merged, reply))
+        run_id = await reply
+        await self.store.flush()
+        return run_id
+
+    async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any]) -> None:
+        reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.post(Answer(run_id, node_id, values, reply))
+        await reply
+
+    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> None:
+        reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.post(Cancel(run_id, reason, reply))
+        await reply
+
+    async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run]:
+        docs = await self.store.list_runs(phase="archive", flow=flow_id, limit=limit, before=before)
+        return [run_from_doc(d) for d in docs]
+
+    async def find(self, run_id: str) -> Run | None:
+        """A run this host holds or has stored."""
+        if run_id in self.runs:
+            return self.runs[run_id]
+        doc = await self.store.get_run(run_id)
+        return run_from_doc(doc) if doc else None
+
+    # ---- the consumer ------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Recover stored runs, then consume the queue until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            await self._recover()
+            self.ready.set()
+            try:
+                while True:
+                    self._handle(await self.queue.get())
+                    while not self.queue.empty():
+                        self._handle(self.queue.get_nowait())
+                    self._persist()
+            finally:
+                for tasks in self._runners.values():
+                    if tasks.task:
+                        tasks.task.cancel()
+
+    def _handle(self, msg: Message) -> None:
+        try:
+            self._apply_message(msg)
+        except Exception as e:  # the consumer must survive any one bad message
+            log.exception("hub: %s failed", type(msg).__name__)
+            reply = getattr(msg, "reply", None)
+            if reply is not None and not reply.done():
+                reply.set_exception(e)
+
+    def _apply_message(self, msg: Message) -> None:
+        now = self.clock()
+        match msg:
+            case Line(run_id, node_id, line):
+                if (run := self.runs.get(run_id)) is not None:
+                    self._apply(rm.log_line(run, node_id, line, now))
+            case NodeDone(run_id, node_id, status, opts, error):
+                if (run := self.runs.get(run_id)) is not None and run_id not in self._cancelling:
+                    self._apply(rm.node_done(run, node_id, status, opts, error, now))
+            case Trigger(flow, trigger, values, reply):
+                self._counter += 1
+                run_id = f"{self.host.id}-{self._counter}"
+                self.store.put_kv(f"counter/{self.host.id}", self._counter)
+                self._apply(rm.new_pend(run_id, flow, trigger, values, now))
+                self._dispatch()
+                reply.set_result(run_id)
+            case Answer(run_id, node_id, values, answer_reply):
+                run = self.runs.get(run_id)
+                if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
+                    raise LookupError(f"run {run_id} is not active on {self.host.id}")
+                self._apply(rm.answer(run, node_id, values, now))
+                answer_reply.set_result(None)
+            case Cancel(run_id, reason, cancel_reply):
+                self._cancel(run_id, reason, now)
+                cancel_reply.set_result(None)
+            case Stopped(run_id, reason):
+                self._cancelling.pop(run_id, None)
+                if (run := self.runs.get(run_id)) is not None:
+                    self._apply(rm.cancel(run, reason, now))
+
+    def _cancel(self, run_id: str, reason: str, now: float) -> None:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise LookupError(f"run {run_id} is not pending or active on {self.host.id}")
+        tasks = self._runners.get(run_id)
+        if run.status is RunStatus.PENDING or tasks is None or tasks.task is None:
+            self._apply(rm.cancel(run, reason, now))
+        elif run_id not in self._cancelling:
+            self._cancelling[run_id] = reason
+            tasks.task.cancel()
+
+    def _apply(self, step: Step) -> None:
+        """Make a transition real: keep the run, publish its events, start its nodes."""
+        run = step.run
+        self._dirty.add(run.run_id)
+        for e in step.events:
+            doc = e.to_json()
+            self.store.append_event(doc)
+            self.broadcast.publish(doc)
+        if run.status.ended:
+            self._end(run)
+            return
+        self.runs[run.run_id] = run
+        tasks = self._runners.get(run.run_id)
+        for start in step.starts:
+            if tasks is not None:
+                tasks.inbox.put_nowait(start)
+
+    def _end(self, run: Run) -> None:
+        self.runs.pop(run.run_id, None)
+        self.store.put_run(run_doc(run))
+        self._dirty.discard(run.run_id)
+        key = (run.flow.id, run.status.value)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        tasks = self._runners.pop(run.run_id, None)
+        if tasks is not None and tasks.task is not None and not tasks.task.done():
+            tasks.task.cancel()  # kill what still runs (an end node fired, or a bad event ended it)
+        log.info("<%s> %s ended %s %s", run.run_id, run.flow.id, run.status.value, run.reason)
+        self._dispatch()
+
+    def _persist(self) -> None:
+        for run_id in self._dirty:
+            if (run := self.runs.get(run_id)) is not None:
+                self.store.put_run(run_doc(run))
+        self._dirty.clear()
+
+    # ---- dispatch ----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        """Start every pending run that fits now, oldest first; the rest keep a pending reason.
+
+        A run that ends while being activated dispatches again; that nested call only asks for
+        another pass, so one pass never works from a stale list."""
+        if self._dispatching:
+            self._again = True
+            return
+        self._dispatching = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                self._dispatch_pass()
+        finally:
+            self._dispatching = False
+
+    def _dispatch_pass(self) -> None:
+        pending = sorted(
+            (r for r in self.runs.values() if r.status is RunStatus.PENDING), key=lambda r: r.created
+        )
+        if not pending:
+            return
+        holders = [Holder(r.run_id, r.exec_host, r.flow) for r in self.runs.values() if r.phase == "active"]
+        for run in pending:
+            if self._again:
+                return
+            me = HostView(self.host.id, self.host.tags, True, len(holders))
+            host, why = place(run.flow, [me], holders)
+            if host:
+                holders.append(Holder(run.run_id, host, run.flow))
+                self._activate(run)
+            elif why != run.reason:
+                self.runs[run.run_id] = rm.set_pending_reason(run, why)
+                self._dirty.add(run.run_id)
+
+    def _activate(self, run: Run, *, fresh: bool = True) -> None:
+        self._start_runner(run, fresh=fresh)
+        self._apply(rm.activate(run, self.host.id, self.clock()))
+
+    def _start_runner(self, run: Run, *, fresh: bool) -> None:
+        assert self._tg is not None
+        tasks = RunTasks(
+            run.run_id,
+            run.flow,
+            workspace_path(self.workspace_root, run.flow, run.run_id),
+            self.cache_dir,
+            self.post,
+            fresh=fresh,
+            git_key=self.config.common.git_key,
+            grace=self.grace,
+        )
+        self._runners[run.run_id] = tasks
+        tasks.task = self._tg.create_task(self._own(tasks))
+
+    async def _own(self, tasks: RunTasks) -> None:
+        try:
+            await tasks.main()
+        finally:
+            reason = self._cancelling.get(tasks.run_id)
+            if reason is not None:
+                self.post(Stopped(tasks.run_id, reason))
+
+    # ---- restart -----------------------------------------------------------------------------
+    async def _recover(self) -> None:
+        """Load the pending and active runs of this host and resolve every interrupted one."""
+        self._counter = int(await self.store.get_kv(f"counter/{self.host.id}") or 0)
+        now = self.clock()
+        for doc in reversed(await self.store.list_runs(phase="pending")):
+            run = run_from_doc(doc)
+            self.runs[run.run_id] = run
+        for doc in await self.store.list_runs(phase="active"):
+            run = run_from_doc(doc)
+            if run.exec_host != self.host.id:
+                continue
+            step = rm.recover(replace(run), now)
+            if not step.run.status.ended:
+                self._start_runner(step.run, fresh=False)
+            self._apply(step)
+        self._persist()
+        self._dispatch()
+        self._persist()
+        await self.store.flush()

@@ -1,0 +1,62 @@
+"""What the hub's queue carries: requests from the API and results from running nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from floe.model.flow import Flow
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Create a pend of `flow` from trigger `trigger` with validated `values`."""
+
+    flow: Flow
+    trigger: str
+    values: Mapping[str, Any]
+    reply: asyncio.Future[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    run_id: str
+    node_id: str
+    values: Mapping[str, Any]
+    reply: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    run_id: str
+    reason: str
+    reply: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    run_id: str
+    node_id: str
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDone:
+    run_id: str
+    node_id: str
+    status: int
+    opts: Mapping[str, Any]
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The run's node tasks are all gone (after a cancel): archive it."""
+
+    run_id: str
+    reason: str
+
+
+Message = Trigger | Answer | Cancel | Line | NodeDone | Stopped

@@ -1,0 +1,112 @@
+"""One active run's execution: a task owning a TaskGroup of its node tasks, in its workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from floe.hub.messages import Line, Message, NodeDone
+from floe.model.flow import Flow
+from floe.model.run import Start
+from floe.nodes.base import NodeContext, NodeError
+from floe.nodes.registry import TASK_TYPES
+
+log = logging.getLogger(__name__)
+
+TIMED_OUT = 124  # the exit status of a task killed by its `timeout`, as timeout(1) reports it
+
+
+def workspace_path(root: Path, flow: Flow, run_id: str) -> Path:
+    """`<root>/spaces/<flow>/ws/<run-id>`, or `.../ws/single` for a `reuse-space` flow."""
+    return root / "spaces" / flow.id / "ws" / ("single" if flow.reuse_space else run_id)
+
+
+def _fresh_dir(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, mode=0o700)
+
+
+class RunTasks:
+    """Starts the run's nodes in its own TaskGroup; cancelling `task` cancels (and kills) them all."""
+
+    def __init__(
+        self,
+        run_id: str,
+        flow: Flow,
+        workspace: Path,
+        cache_dir: Path,
+        post: Callable[[Message], None],
+        *,
+        fresh: bool,
+        git_key: str = "",
+        grace: float = 5.0,
+    ) -> None:
+        self.run_id, self.flow, self.workspace, self.cache_dir = run_id, flow, workspace, cache_dir
+        self.post, self.fresh, self.git_key, self.grace = post, fresh, git_key, grace
+        self.inbox: asyncio.Queue[Start] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def main(self) -> None:
+        """Prepare the workspace, then run every node start posted to `inbox` until cancelled."""
+        try:
+            await asyncio.to_thread(_fresh_dir if self.fresh else _ensure_dir, self.workspace)
+        except OSError as e:
+            log.error("<%s> cannot prepare workspace %s: %s", self.run_id, self.workspace, e)
+            while True:  # every node fails with the reason instead of running
+                start = await self.inbox.get()
+                self.post(NodeDone(self.run_id, start.node_id, 1, {}, f"workspace {self.workspace}: {e}"))
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                start = await self.inbox.get()
+                tg.create_task(self._node(start))
+
+    async def _node(self, start: Start) -> None:
+        node = self.flow.node(start.node_id)
+        assert node is not None, start.node_id
+        if start.delay:
+            await asyncio.sleep(start.delay)
+
+        def emit(line: str) -> None:
+            self.post(Line(self.run_id, node.id, line))
+
+        if start.attempt > 1:
+            emit(f"attempt {start.attempt}")
+        ctx = NodeContext(
+            run_id=self.run_id,
+            flow_id=self.flow.id,
+            node=node,
+            opts=start.opts,
+            flow_env=self.flow.env,
+            workspace=self.workspace,
+            cache_dir=self.cache_dir,
+            log=emit,
+            git_key=self.git_key,
+            grace=self.grace,
+        )
+        execute = TASK_TYPES.get(node.type)
+        if execute is None:
+            self.post(NodeDone(self.run_id, node.id, 1, {}, f"no task type {node.type!r}"))
+            return
+        try:
+            async with asyncio.timeout(node.timeout):
+                outcome = await execute(ctx)
+        except TimeoutError:
+            emit(f"timed out after {node.timeout:g}s")
+            self.post(NodeDone(self.run_id, node.id, TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"}))
+        except NodeError as e:
+            emit(str(e))
+            self.post(NodeDone(self.run_id, node.id, 1, {}, str(e)))
+        except Exception as e:  # a task boundary: a bug in a task type fails the node, not the host
+            log.exception("<%s> task %s crashed", self.run_id, node.id)
+            emit(f"internal error: {e!r}")
+            self.post(NodeDone(self.run_id, node.id, 1, {}, f"internal error: {e!r}"))
+        else:
+            self.post(NodeDone(self.run_id, node.id, outcome.status, outcome.opts))
+
+
+def _ensure_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)

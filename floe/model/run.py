@@ -1,0 +1,320 @@
+"""Run state and its pure transitions: `(run, input, now) -> Step(run, events, starts)`.
+
+The hub applies a Step: it publishes the events, starts the listed nodes and persists the run.
+Nothing here does IO. End rules (DESIGN.md): a run ends when an `end` node fires (with the event's
+goodness), when a bad or error event has no listener (bad), or when nothing is running or waiting
+(good). A good event with no listener ends nothing while other branches still run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from floe.model import event as ev
+from floe.model.event import Event
+from floe.model.flow import Flow, Node, NodeClass
+from floe.model.form import missing, validate
+from floe.model.graph import listeners
+from floe.model.opts import merge_opts
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    GOOD = "good"
+    BAD = "bad"
+    CANCELLED = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (RunStatus.GOOD, RunStatus.BAD, RunStatus.CANCELLED)
+
+
+class NodeStatus(StrEnum):
+    IDLE = ""
+    RUNNING = "running"
+    WAITING = "waiting"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRun:
+    """What one node did in one run."""
+
+    id: str
+    status: NodeStatus = NodeStatus.IDLE
+    result: str = ""  # "" | good | bad | error
+    exit_status: int | None = None
+    started: float | None = None
+    stopped: float | None = None
+    attempts: int = 0
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # opts the node was started with
+    values: Mapping[str, Any] = field(default_factory=dict)  # data answers so far; merged merge opts
+    waits: tuple[str, ...] = ()  # merge: tags seen so far
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A pending, active or archived run of a flow snapshot."""
+
+    run_id: str
+    flow: Flow
+    trigger: str
+    values: Mapping[str, Any]
+    created: float
+    status: RunStatus = RunStatus.PENDING
+    exec_host: str = ""
+    started: float | None = None
+    ended: float | None = None
+    nodes: Mapping[str, NodeRun] = field(default_factory=dict)
+    reason: str = ""  # why it is still pending, or why it ended as it did
+    seq: int = 0  # seq of the run's last event
+
+    @property
+    def phase(self) -> str:
+        if self.status.ended:
+            return "archive"
+        return "pending" if self.status is RunStatus.PENDING else "active"
+
+    def node(self, node_id: str) -> NodeRun:
+        return self.nodes.get(node_id) or NodeRun(node_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A task node the hub must start, after `delay` seconds (retries back off)."""
+
+    node_id: str
+    opts: Mapping[str, Any]
+    delay: float = 0.0
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    run: Run
+    events: tuple[Event, ...] = ()
+    starts: tuple[Start, ...] = ()
+
+
+class _Builder:
+    """Collects the run, events and starts of one transition."""
+
+    def __init__(self, run: Run, now: float) -> None:
+        self.run, self.now = run, now
+        self.events: list[Event] = []
+        self.starts: list[Start] = []
+
+    def emit(self, tag: str, source: str = "", good: bool = True, opts: Mapping[str, Any] | None = None) -> Event:
+        self.run = replace(self.run, seq=self.run.seq + 1)
+        e = Event(self.run.run_id, self.run.flow.id, tag, source, good, opts or {}, self.run.seq, self.now)
+        self.events.append(e)
+        return e
+
+    def set_node(self, node_id: str, **changes: Any) -> None:
+        nodes = dict(self.run.nodes)
+        nodes[node_id] = replace(self.run.node(node_id), **changes)
+        self.run = replace(self.run, nodes=nodes)
+
+    def end(self, status: RunStatus, reason: str = "") -> None:
+        if self.run.status.ended:
+            return
+        nodes = {
+            k: (replace(n, status=NodeStatus.CANCELLED, stopped=self.now) if _live(n) else n)
+            for k, n in self.run.nodes.items()
+        }
+        self.run = replace(self.run, status=status, ended=self.now, reason=reason, nodes=nodes)
+        good = status is RunStatus.GOOD
+        self.emit(ev.SYS_END_ALL, good=good, opts={"status": status.value, "reason": reason})
+
+    def step(self) -> Step:
+        return Step(self.run, tuple(self.events), tuple(self.starts))
+
+
+def _live(n: NodeRun) -> bool:
+    return n.status in (NodeStatus.RUNNING, NodeStatus.WAITING)
+
+
+def new_pend(run_id: str, flow: Flow, trigger: str, values: Mapping[str, Any], now: float) -> Step:
+    """A new pending run; its first event is `sys.state add-pend`."""
+    b = _Builder(Run(run_id, flow, trigger, dict(values), created=now), now)
+    b.emit(ev.SYS_STATE, source=trigger, opts={"action": "add-pend"})
+    return b.step()
+
+
+def set_pending_reason(run: Run, reason: str) -> Run:
+    return run if run.reason == reason else replace(run, reason=reason)
+
+
+def activate(run: Run, host: str, now: float) -> Step:
+    """Start a pending run on `host`: `sys.state activate`, then `trigger.good` with the values."""
+    b = _Builder(replace(run, status=RunStatus.RUNNING, exec_host=host, started=now, reason=""), now)
+    b.emit(ev.SYS_STATE, source=run.trigger, opts={"action": "activate", "exec_host": host})
+    _route(b, b.emit(ev.TRIGGER_GOOD, source=run.trigger, opts=dict(run.values)))
+    _settle(b)
+    return b.step()
+
+
+def result_tag(node: Node, status: int, error: str) -> tuple[str, bool]:
+    """The tag a task's exit status maps to, and whether it counts as good."""
+    if node.ignore_fail:
+        return ev.task_tag(node.id, "good"), True
+    if error:
+        return ev.task_tag(node.id, "error"), False
+    good = status in node.good
+    if node.use_status:
+        return ev.task_tag(node.id, str(status)), good
+    return ev.task_tag(node.id, "good" if good else "bad"), good
+
+
+def node_done(
+    run: Run, node_id: str, status: int, opts: Mapping[str, Any], error: str, now: float
+) -> Step:
+    """A task finished (or could not run: `error`); retry it or route its result tag."""
+    b = _Builder(run, now)
+    node = run.flow.node(node_id)
+    nr = run.node(node_id)
+    if node is None or run.status.ended or nr.status is not NodeStatus.RUNNING:
+        return b.step()  # a late result of a cancelled or ended run
+    tag, good = result_tag(node, status, error)
+    if not good and nr.attempts <= node.retries:
+        delay = min(node.backoff * (2 ** (nr.attempts - 1)), 300.0)
+        b.set_node(node_id, attempts=nr.attempts + 1, exit_status=status, reason=error)
+        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": error})
+        b.starts.append(Start(node_id, nr.inputs, delay, nr.attempts + 1))
+        return b.step()
+    result = "error" if error and not node.ignore_fail else ("good" if good else "bad")
+    b.set_node(
+        node_id, status=NodeStatus.FINISHED, result=result, exit_status=status, stopped=now, reason=error
+    )
+    out = {**dict(opts), "exit_status": status}
+    if error:
+        out["error"] = error
+    _route(b, b.emit(tag, node_id, good, out))
+    _settle(b)
+    return b.step()
+
+
+def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Step:
+    """Values posted to a waiting data task; complete it once every needed field has a value.
+
+    Raises FormError for a bad value and LookupError when the node is not waiting.
+    """
+    node = run.flow.node(node_id)
+    nr = run.node(node_id)
+    if node is None or node.type != "data" or node.cls is not NodeClass.TASK:
+        raise LookupError(f"{node_id} is not a data task of {run.flow.id}")
+    if nr.status is not NodeStatus.WAITING:
+        raise LookupError(f"data task {node_id} of run {run.run_id} is not waiting for data")
+    merged = {**dict(nr.values), **validate(node.fields, values, partial=True)}
+    b = _Builder(run, now)
+    still = missing(node.fields, merged, gate=True)
+    if still:
+        b.set_node(node_id, values=merged)
+        b.emit(ev.SYS_DATA_REQUIRED, node_id, opts={"missing": still})
+        return b.step()
+    final = validate(node.fields, merged)
+    b.set_node(node_id, status=NodeStatus.FINISHED, result="good", stopped=now, values=final)
+    _route(b, b.emit(ev.task_tag(node_id, "good"), node_id, True, {**dict(nr.inputs), **final}))
+    _settle(b)
+    return b.step()
+
+
+def cancel(run: Run, reason: str, now: float) -> Step:
+    b = _Builder(run, now)
+    b.end(RunStatus.CANCELLED, reason)
+    return b.step()
+
+
+def fail(run: Run, reason: str, now: float) -> Step:
+    b = _Builder(run, now)
+    b.end(RunStatus.BAD, reason)
+    return b.step()
+
+
+def log_line(run: Run, node_id: str, line: str, now: float) -> Step:
+    b = _Builder(run, now)
+    b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"line": line})
+    return b.step()
+
+
+def recover(run: Run, now: float) -> Step:
+    """Resolve a run found active after a restart: a run waiting only on data gates keeps waiting;
+    one whose task was interrupted ends bad with the reason (tasks are never silently re-run)."""
+    interrupted = [n.id for n in run.nodes.values() if n.status is NodeStatus.RUNNING]
+    if not interrupted:
+        b = _Builder(run, now)
+        _settle(b)
+        return b.step()
+    return fail(run, f"host restarted while {', '.join(sorted(interrupted))} was running", now)
+
+
+def _route(b: _Builder, e: Event) -> None:
+    """Deliver one event of the run to the nodes that listen to it."""
+    if b.run.status.ended:
+        return
+    nodes = listeners(b.run.flow, e.tag)
+    if not nodes:
+        if not e.good:
+            b.end(RunStatus.BAD, f"{e.tag} had no listener")
+        return
+    inputs = merge_opts(dict(b.run.values), dict(e.opts))
+    for node in nodes:
+        if b.run.status.ended:
+            return
+        if node.cls is NodeClass.MERGE:
+            _merge(b, node, e)
+        elif node.type == "end":
+            b.set_node(node.id, status=NodeStatus.FINISHED, result="good" if e.good else "bad",
+                       started=b.now, stopped=b.now)
+            b.end(RunStatus.GOOD if e.good else RunStatus.BAD, "" if e.good else f"ended by {e.tag}")
+        elif node.type == "data":
+            b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
+            b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})
+        else:
+            nr = b.run.node(node.id)
+            if nr.status is NodeStatus.RUNNING:
+                continue  # already running: one instance per node and run
+            opts = merge_opts(inputs, dict(node.opts))
+            b.set_node(node.id, status=NodeStatus.RUNNING, result="", exit_status=None, started=b.now,
+                       stopped=None, attempts=1, inputs=opts, reason="")
+            b.emit(ev.SYS_NODE_START, node.id)
+            b.starts.append(Start(node.id, opts))
+
+
+def _merge(b: _Builder, node: Node, e: Event) -> None:
+    nr = b.run.node(node.id)
+    if nr.status is NodeStatus.FINISHED:
+        return
+    waits = nr.waits if e.tag in nr.waits else (*nr.waits, e.tag)
+    values = merge_opts(dict(nr.values), dict(e.opts))
+    b.set_node(node.id, status=NodeStatus.WAITING, waits=waits, values=values, started=nr.started or b.now)
+    b.emit(ev.SYS_NODE_UPDATE, node.id, opts={"waits": {t: t in waits for t in node.wait}})
+    if node.type == "any" or set(waits) >= set(node.wait):
+        b.set_node(node.id, status=NodeStatus.FINISHED, result="good", stopped=b.now)
+        _route(b, b.emit(ev.merge_tag(node.id), node.id, True, values))
+
+
+def _settle(b: _Builder) -> None:
+    """Running, waiting, or (nothing left to do) ended good."""
+    if b.run.status.ended:
+        return
+    states = {n.status for n in b.run.nodes.values()}
+    if NodeStatus.RUNNING in states:
+        status = RunStatus.RUNNING
+    elif any(
+        n.status is NodeStatus.WAITING and (node := b.run.flow.node(n.id)) is not None and node.type == "data"
+        for n in b.run.nodes.values()
+    ):
+        status = RunStatus.WAITING
+    else:
+        b.end(RunStatus.GOOD)
+        return
+    if status is not b.run.status:
+        b.run = replace(b.run, status=status)

@@ -1,0 +1,102 @@
+"""Authentication: the admin token (`X-Floe-Auth`) or a `floe-sesh` session cookie, on every route
+but login, health and static assets. Sessions are kept in the store so they survive a restart."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from floe.store.base import RunStore
+
+COOKIE = "floe-sesh"
+HEADER = "x-floe-auth"
+SESSION_TTL = 10 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user: str
+    role: str = "admin"
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time comparison of two secrets."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _key(token: str) -> str:
+    return "session/" + hashlib.sha256(token.encode()).hexdigest()  # never store the token itself
+
+
+class Sessions:
+    """Login sessions: random tokens whose hashes live in the store with an expiry."""
+
+    def __init__(self, store: RunStore, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.clock = store, clock
+
+    async def create(self, user: str, role: str) -> str:
+        token = secrets.token_urlsafe(32)
+        self.store.put_kv(_key(token), {"user": user, "role": role, "expires": self.clock() + SESSION_TTL})
+        await self.store.flush()
+        return token
+
+    async def lookup(self, token: str) -> Principal | None:
+        doc = await self.store.get_kv(_key(token))
+        if not doc or doc.get("expires", 0) < self.clock():
+            return None
+        return Principal(doc["user"], doc.get("role", "admin"))
+
+    async def end(self, token: str) -> None:
+        self.store.put_kv(_key(token), None)
+        await self.store.flush()
+
+
+class AuthMiddleware:
+    """Rejects unauthenticated requests (401 JSON for the API, a redirect to login for pages)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        admin_token: str,
+        sessions: Sessions,
+        public: Callable[[str], bool],
+    ) -> None:
+        self.app, self.admin_token, self.sessions, self.public = app, admin_token, sessions, public
+
+    async def authenticate(self, conn: HTTPConnection) -> Principal | None:
+        token = conn.headers.get(HEADER, "")
+        if token and self.admin_token and same(token, self.admin_token):
+            return Principal("admin", "admin")
+        cookie = conn.cookies.get(COOKIE, "")
+        if cookie:
+            return await self.sessions.lookup(cookie)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.public(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        who = await self.authenticate(conn)
+        if who is not None:
+            scope.setdefault("state", {})["principal"] = who
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4401, "reason": "unauthorized"})
+            return
+        respond: Callable[[Scope, Receive, Send], Awaitable[None]]
+        if scope["path"].startswith("/app/"):
+            respond = RedirectResponse("/app/login?next=" + scope["path"], status_code=303)
+        else:
+            respond = JSONResponse({"error": "missing or invalid credentials"}, status_code=401)
+        await respond(scope, receive, send)

@@ -1,0 +1,103 @@
+"""JSON shapes of flows and runs as the API answers them (snake_case, no config internals)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from floe.model.codec import field_doc
+from floe.model.flow import Flow, Node
+from floe.model.graph import edges, levels
+from floe.model.run import Run, RunStatus
+
+
+def trigger_view(t: Node) -> dict[str, Any]:
+    form = t.opts.get("form") if isinstance(t.opts.get("form"), dict) else None
+    out: dict[str, Any] = {"id": t.id, "name": t.name, "type": t.type}
+    if t.type == "data":
+        out["form"] = {
+            "title": (form or {}).get("title", t.name),
+            "fields": [field_doc(f) for f in t.fields],
+        }
+    return out
+
+
+def node_view(n: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": n.id, "name": n.name, "class": n.cls.value, "type": n.type}
+    if n.listen:
+        out["listen"] = n.listen
+    if n.wait:
+        out["wait"] = list(n.wait)
+    if n.type == "data":
+        out["fields"] = [field_doc(f) for f in n.fields]
+    return out
+
+
+def flow_summary(f: Flow) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "ver": f.ver,
+        "name": f.name,
+        "host_tags": list(f.host_tags),
+        "resource_tags": list(f.resource_tags),
+        "triggers": [trigger_view(t) for t in f.triggers],
+    }
+
+
+def flow_detail(f: Flow, warnings: list[str]) -> dict[str, Any]:
+    return {
+        **flow_summary(f),
+        "reuse_space": f.reuse_space,
+        "flow_file": f.flow_file,
+        "tasks": [node_view(n) for n in f.tasks],
+        "levels": levels(f),
+        "edges": [{"from": a, "to": b, "tag": t} for a, b, t in edges(f)],
+        "warnings": warnings,
+    }
+
+
+def run_summary(r: Run) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "flow": r.flow.id,
+        "ver": r.flow.ver,
+        "status": r.status.value,
+        "exec_host": r.exec_host,
+        "trigger": r.trigger,
+        "created": r.created,
+        "started": r.started,
+        "ended": r.ended,
+        "pending_reason": r.reason if r.status is RunStatus.PENDING else "",
+        "reason": "" if r.status is RunStatus.PENDING else r.reason,
+    }
+
+
+def run_detail(r: Run) -> dict[str, Any]:
+    nodes = []
+    for n in (*r.flow.tasks,):
+        nr = r.node(n.id)
+        nodes.append(
+            {
+                "id": n.id,
+                "name": n.name,
+                "class": n.cls.value,
+                "type": n.type,
+                "status": nr.status.value,
+                "result": nr.result,
+                "exit_status": nr.exit_status,
+                "started": nr.started,
+                "stopped": nr.stopped,
+                "attempts": nr.attempts,
+                "reason": nr.reason,
+                **({"waits": list(nr.waits)} if n.wait else {}),
+                **({"values": dict(nr.values), "fields": [field_doc(f) for f in n.fields]}
+                   if n.type == "data" else {}),
+            }
+        )
+    return {
+        **run_summary(r),
+        "name": f"{r.flow.name} {r.run_id}",
+        "values": dict(r.values),
+        "nodes": nodes,
+        "levels": levels(r.flow),
+        "edges": [{"from": a, "to": b, "tag": t} for a, b, t in edges(r.flow)],
+    }

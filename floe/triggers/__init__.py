@@ -1,0 +1,1 @@
+"""Triggers that start runs by themselves: timers, git polling and webhooks."""
