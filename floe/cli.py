@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -27,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def opt(name: str, help: str, default: str) -> None:
         alias = name.replace("_", "-")
-        p.add_argument(f"-{name}", f"--{alias}", dest=name, default=default, help=help + f" (default {default!r})")
+        p.add_argument(
+            f"-{name}", f"--{alias}", dest=name, default=default, help=help + f" (default {default!r})"
+        )
 
     opt("conf", "host config: a file path", "default.yml")
     opt("host_name", "this host's short id, used in run ids", "h1")
@@ -82,7 +85,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         cert=ns.pub_cert,
         key=ns.pub_key,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config, settings))
-    except KeyboardInterrupt:
-        pass

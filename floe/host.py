@@ -40,7 +40,9 @@ async def serve(config: HostConfig, settings: Settings) -> None:
         hub = Hub(HostInfo(settings.host_id, settings.tags), config, store)
         host, _, port = settings.bind.rpartition(":")
         scheme = "https" if settings.cert else "http"
-        context = Context(hub, Sessions(store), settings.admin_token, f"{scheme}://{host or '127.0.0.1'}:{port}")
+        context = Context(
+            hub, Sessions(store), settings.admin_token, f"{scheme}://{host or '127.0.0.1'}:{port}"
+        )
         server = uvicorn.Server(
             uvicorn.Config(
                 build_app(context),

@@ -96,7 +96,9 @@ class RunTasks:
                 outcome = await execute(ctx)
         except TimeoutError:
             emit(f"timed out after {node.timeout:g}s")
-            self.post(NodeDone(self.run_id, node.id, TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"}))
+            self.post(
+                NodeDone(self.run_id, node.id, TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"})
+            )
         except NodeError as e:
             emit(str(e))
             self.post(NodeDone(self.run_id, node.id, 1, {}, str(e)))

@@ -11,89 +11,166 @@ from floe.model.run import NodeRun, NodeStatus, Run, RunStatus
 
 def field_doc(f: FormField) -> dict[str, Any]:
     return {
-        "id": f.id, "prompt": f.prompt, "type": f.type, "required": f.required,
-        "regex": f.regex, "options": list(f.options), "default": f.default,
+        "id": f.id,
+        "prompt": f.prompt,
+        "type": f.type,
+        "required": f.required,
+        "regex": f.regex,
+        "options": list(f.options),
+        "default": f.default,
     }
 
 
 def node_doc(n: Node) -> dict[str, Any]:
     return {
-        "id": n.id, "name": n.name, "class": n.cls.value, "type": n.type, "listen": n.listen,
-        "wait": list(n.wait), "good": list(n.good), "ignore_fail": n.ignore_fail,
-        "use_status": n.use_status, "timeout": n.timeout, "retries": n.retries, "backoff": n.backoff,
-        "opts": dict(n.opts), "fields": [field_doc(f) for f in n.fields], "line": n.line,
+        "id": n.id,
+        "name": n.name,
+        "class": n.cls.value,
+        "type": n.type,
+        "listen": n.listen,
+        "wait": list(n.wait),
+        "good": list(n.good),
+        "ignore_fail": n.ignore_fail,
+        "use_status": n.use_status,
+        "timeout": n.timeout,
+        "retries": n.retries,
+        "backoff": n.backoff,
+        "opts": dict(n.opts),
+        "fields": [field_doc(f) for f in n.fields],
+        "line": n.line,
     }
 
 
 def flow_doc(f: Flow) -> dict[str, Any]:
     return {
-        "id": f.id, "ver": f.ver, "name": f.name, "reuse_space": f.reuse_space,
-        "host_tags": list(f.host_tags), "resource_tags": list(f.resource_tags), "env": list(f.env),
-        "flow_file": f.flow_file, "triggers": [node_doc(n) for n in f.triggers],
-        "tasks": [node_doc(n) for n in f.tasks], "source": f.source, "line": f.line,
+        "id": f.id,
+        "ver": f.ver,
+        "name": f.name,
+        "reuse_space": f.reuse_space,
+        "host_tags": list(f.host_tags),
+        "resource_tags": list(f.resource_tags),
+        "env": list(f.env),
+        "flow_file": f.flow_file,
+        "triggers": [node_doc(n) for n in f.triggers],
+        "tasks": [node_doc(n) for n in f.tasks],
+        "source": f.source,
+        "line": f.line,
     }
 
 
 def _field(d: Mapping[str, Any]) -> FormField:
     return FormField(
-        id=d["id"], prompt=d.get("prompt", ""), type=d.get("type", "string"),
-        required=bool(d.get("required", False)), regex=d.get("regex"),
-        options=tuple(d.get("options") or ()), default=d.get("default"),
+        id=d["id"],
+        prompt=d.get("prompt", ""),
+        type=d.get("type", "string"),
+        required=bool(d.get("required", False)),
+        regex=d.get("regex"),
+        options=tuple(d.get("options") or ()),
+        default=d.get("default"),
     )
 
 
 def _node(d: Mapping[str, Any]) -> Node:
     return Node(
-        id=d["id"], name=d.get("name", ""), cls=NodeClass(d["class"]), type=d.get("type", ""),
-        listen=d.get("listen", ""), wait=tuple(d.get("wait") or ()), good=tuple(d.get("good") or (0,)),
-        ignore_fail=bool(d.get("ignore_fail")), use_status=bool(d.get("use_status")),
-        timeout=d.get("timeout"), retries=int(d.get("retries") or 0), backoff=float(d.get("backoff") or 0),
-        opts=dict(d.get("opts") or {}), fields=tuple(_field(x) for x in d.get("fields") or ()),
+        id=d["id"],
+        name=d.get("name", ""),
+        cls=NodeClass(d["class"]),
+        type=d.get("type", ""),
+        listen=d.get("listen", ""),
+        wait=tuple(d.get("wait") or ()),
+        good=tuple(d.get("good") or (0,)),
+        ignore_fail=bool(d.get("ignore_fail")),
+        use_status=bool(d.get("use_status")),
+        timeout=d.get("timeout"),
+        retries=int(d.get("retries") or 0),
+        backoff=float(d.get("backoff") or 0),
+        opts=dict(d.get("opts") or {}),
+        fields=tuple(_field(x) for x in d.get("fields") or ()),
         line=int(d.get("line") or 0),
     )
 
 
 def flow_from_doc(d: Mapping[str, Any]) -> Flow:
     return Flow(
-        id=d["id"], ver=int(d.get("ver") or 0), name=d.get("name", ""),
-        reuse_space=bool(d.get("reuse_space")), host_tags=tuple(d.get("host_tags") or ()),
-        resource_tags=tuple(d.get("resource_tags") or ()), env=tuple(d.get("env") or ()),
-        flow_file=d.get("flow_file", ""), triggers=tuple(_node(n) for n in d.get("triggers") or ()),
-        tasks=tuple(_node(n) for n in d.get("tasks") or ()), source=d.get("source", ""),
+        id=d["id"],
+        ver=int(d.get("ver") or 0),
+        name=d.get("name", ""),
+        reuse_space=bool(d.get("reuse_space")),
+        host_tags=tuple(d.get("host_tags") or ()),
+        resource_tags=tuple(d.get("resource_tags") or ()),
+        env=tuple(d.get("env") or ()),
+        flow_file=d.get("flow_file", ""),
+        triggers=tuple(_node(n) for n in d.get("triggers") or ()),
+        tasks=tuple(_node(n) for n in d.get("tasks") or ()),
+        source=d.get("source", ""),
         line=int(d.get("line") or 0),
     )
 
 
 def node_run_doc(n: NodeRun) -> dict[str, Any]:
     return {
-        "id": n.id, "status": n.status.value, "result": n.result, "exit_status": n.exit_status,
-        "started": n.started, "stopped": n.stopped, "attempts": n.attempts, "inputs": dict(n.inputs),
-        "values": dict(n.values), "waits": list(n.waits), "reason": n.reason,
+        "id": n.id,
+        "status": n.status.value,
+        "result": n.result,
+        "exit_status": n.exit_status,
+        "started": n.started,
+        "stopped": n.stopped,
+        "attempts": n.attempts,
+        "inputs": dict(n.inputs),
+        "values": dict(n.values),
+        "waits": list(n.waits),
+        "reason": n.reason,
     }
 
 
 def run_doc(r: Run) -> dict[str, Any]:
     return {
-        "run_id": r.run_id, "flow": r.flow.id, "ver": r.flow.ver, "phase": r.phase,
-        "created": r.created, "status": r.status.value, "exec_host": r.exec_host, "trigger": r.trigger,
-        "values": dict(r.values), "started": r.started, "ended": r.ended, "reason": r.reason,
-        "seq": r.seq, "nodes": [node_run_doc(n) for n in r.nodes.values()], "snapshot": flow_doc(r.flow),
+        "run_id": r.run_id,
+        "flow": r.flow.id,
+        "ver": r.flow.ver,
+        "phase": r.phase,
+        "created": r.created,
+        "status": r.status.value,
+        "exec_host": r.exec_host,
+        "trigger": r.trigger,
+        "values": dict(r.values),
+        "started": r.started,
+        "ended": r.ended,
+        "reason": r.reason,
+        "seq": r.seq,
+        "nodes": [node_run_doc(n) for n in r.nodes.values()],
+        "snapshot": flow_doc(r.flow),
     }
 
 
 def run_from_doc(d: Mapping[str, Any]) -> Run:
     nodes = {
         n["id"]: NodeRun(
-            id=n["id"], status=NodeStatus(n.get("status", "")), result=n.get("result", ""),
-            exit_status=n.get("exit_status"), started=n.get("started"), stopped=n.get("stopped"),
-            attempts=int(n.get("attempts") or 0), inputs=dict(n.get("inputs") or {}),
-            values=dict(n.get("values") or {}), waits=tuple(n.get("waits") or ()), reason=n.get("reason", ""),
+            id=n["id"],
+            status=NodeStatus(n.get("status", "")),
+            result=n.get("result", ""),
+            exit_status=n.get("exit_status"),
+            started=n.get("started"),
+            stopped=n.get("stopped"),
+            attempts=int(n.get("attempts") or 0),
+            inputs=dict(n.get("inputs") or {}),
+            values=dict(n.get("values") or {}),
+            waits=tuple(n.get("waits") or ()),
+            reason=n.get("reason", ""),
         )
         for n in d.get("nodes") or ()
     }
     return Run(
-        run_id=d["run_id"], flow=flow_from_doc(d["snapshot"]), trigger=d.get("trigger", ""),
-        values=dict(d.get("values") or {}), created=float(d["created"]), status=RunStatus(d["status"]),
-        exec_host=d.get("exec_host", ""), started=d.get("started"), ended=d.get("ended"), nodes=nodes,
-        reason=d.get("reason", ""), seq=int(d.get("seq") or 0),
+        run_id=d["run_id"],
+        flow=flow_from_doc(d["snapshot"]),
+        trigger=d.get("trigger", ""),
+        values=dict(d.get("values") or {}),
+        created=float(d["created"]),
+        status=RunStatus(d["status"]),
+        exec_host=d.get("exec_host", ""),
+        started=d.get("started"),
+        ended=d.get("ended"),
+        nodes=nodes,
+        reason=d.get("reason", ""),
+        seq=int(d.get("seq") or 0),
     )

@@ -111,7 +111,9 @@ class _Builder:
         self.events: list[Event] = []
         self.starts: list[Start] = []
 
-    def emit(self, tag: str, source: str = "", good: bool = True, opts: Mapping[str, Any] | None = None) -> Event:
+    def emit(
+        self, tag: str, source: str = "", good: bool = True, opts: Mapping[str, Any] | None = None
+    ) -> Event:
         self.run = replace(self.run, seq=self.run.seq + 1)
         e = Event(self.run.run_id, self.run.flow.id, tag, source, good, opts or {}, self.run.seq, self.now)
         self.events.append(e)
@@ -173,9 +175,7 @@ def result_tag(node: Node, status: int, error: str) -> tuple[str, bool]:
     return ev.task_tag(node.id, "good" if good else "bad"), good
 
 
-def node_done(
-    run: Run, node_id: str, status: int, opts: Mapping[str, Any], error: str, now: float
-) -> Step:
+def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], error: str, now: float) -> Step:
     """A task finished (or could not run: `error`); retry it or route its result tag."""
     b = _Builder(run, now)
     node = run.flow.node(node_id)
@@ -271,8 +271,13 @@ def _route(b: _Builder, e: Event) -> None:
         if node.cls is NodeClass.MERGE:
             _merge(b, node, e)
         elif node.type == "end":
-            b.set_node(node.id, status=NodeStatus.FINISHED, result="good" if e.good else "bad",
-                       started=b.now, stopped=b.now)
+            b.set_node(
+                node.id,
+                status=NodeStatus.FINISHED,
+                result="good" if e.good else "bad",
+                started=b.now,
+                stopped=b.now,
+            )
             b.end(RunStatus.GOOD if e.good else RunStatus.BAD, "" if e.good else f"ended by {e.tag}")
         elif node.type == "data":
             b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
@@ -282,8 +287,17 @@ def _route(b: _Builder, e: Event) -> None:
             if nr.status is NodeStatus.RUNNING:
                 continue  # already running: one instance per node and run
             opts = merge_opts(inputs, dict(node.opts))
-            b.set_node(node.id, status=NodeStatus.RUNNING, result="", exit_status=None, started=b.now,
-                       stopped=None, attempts=1, inputs=opts, reason="")
+            b.set_node(
+                node.id,
+                status=NodeStatus.RUNNING,
+                result="",
+                exit_status=None,
+                started=b.now,
+                stopped=None,
+                attempts=1,
+                inputs=opts,
+                reason="",
+            )
             b.emit(ev.SYS_NODE_START, node.id)
             b.starts.append(Start(node.id, opts))
 

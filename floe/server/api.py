@@ -54,8 +54,15 @@ async def login(request: Request) -> Response:
         raise ApiError(401, "user or password is wrong")
     token = await c.sessions.create(user, "admin")
     resp = JSONResponse({"user": user, "role": "admin"})
-    resp.set_cookie(COOKIE, token, max_age=int(10 * 24 * 3600), httponly=True, samesite="strict",
-                    secure=request.url.scheme == "https", path="/")
+    resp.set_cookie(
+        COOKIE,
+        token,
+        max_age=10 * 24 * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return resp
 
 
@@ -102,16 +109,19 @@ async def runs(request: Request) -> Response:
     try:
         before = float(before_raw) if before_raw else None
     except ValueError as e:
-        raise ApiError(400, "before must be a timestamp (the created of the last run of a page)",
-                       field="before") from e
+        raise ApiError(
+            400, "before must be a timestamp (the created of the last run of a page)", field="before"
+        ) from e
     held = sorted((r for r in c.hub.runs.values() if r.flow.id == f.id), key=lambda r: -r.created)
     archive = await c.hub.archive(f.id, limit, before)
-    return JSONResponse({
-        "pending": [run_summary(r) for r in held if r.status is RunStatus.PENDING],
-        "active": [run_summary(r) for r in held if r.status is not RunStatus.PENDING],
-        "archive": [run_summary(r) for r in archive],
-        "next_before": archive[-1].created if len(archive) == limit else None,
-    })
+    return JSONResponse(
+        {
+            "pending": [run_summary(r) for r in held if r.status is RunStatus.PENDING],
+            "active": [run_summary(r) for r in held if r.status is not RunStatus.PENDING],
+            "archive": [run_summary(r) for r in archive],
+            "next_before": archive[-1].created if len(archive) == limit else None,
+        }
+    )
 
 
 async def _run(request: Request) -> Any:
@@ -194,10 +204,16 @@ async def push_data(request: Request) -> Response:
 
 async def hosts(request: Request) -> Response:
     c = ctx(request)
-    return JSONResponse({"hosts": [{
-        "id": c.hub.host.id,
-        "address": c.address,
-        "tags": sorted(c.hub.host.tags),
-        "online": True,
-        "active_runs": sum(1 for r in c.hub.runs.values() if r.phase == "active"),
-    }]})
+    return JSONResponse(
+        {
+            "hosts": [
+                {
+                    "id": c.hub.host.id,
+                    "address": c.address,
+                    "tags": sorted(c.hub.host.tags),
+                    "online": True,
+                    "active_runs": sum(1 for r in c.hub.runs.values() if r.phase == "active"),
+                }
+            ]
+        }
+    )

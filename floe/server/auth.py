@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse
@@ -92,11 +93,16 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 4401, "reason": "unauthorized"})
+            # accept, then close with 4401, so a browser can tell "log in again" from a network failure
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": 4401, "reason": "unauthorized"})
             return
         respond: Callable[[Scope, Receive, Send], Awaitable[None]]
         if scope["path"].startswith("/app/"):
-            respond = RedirectResponse("/app/login?next=" + scope["path"], status_code=303)
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = scope["path"] + ("?" + query if query else "")
+            respond = RedirectResponse("/app/login?next=" + quote(target, safe="/"), status_code=303)
         else:
             respond = JSONResponse({"error": "missing or invalid credentials"}, status_code=401)
         await respond(scope, receive, send)

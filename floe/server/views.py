@@ -89,8 +89,11 @@ def run_detail(r: Run) -> dict[str, Any]:
                 "attempts": nr.attempts,
                 "reason": nr.reason,
                 **({"waits": list(nr.waits)} if n.wait else {}),
-                **({"values": dict(nr.values), "fields": [field_doc(f) for f in n.fields]}
-                   if n.type == "data" else {}),
+                **(
+                    {"values": dict(nr.values), "fields": [field_doc(f) for f in n.fields]}
+                    if n.type == "data"
+                    else {}
+                ),
             }
         )
     return {

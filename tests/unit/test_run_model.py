@@ -149,7 +149,9 @@ def test_data_gate_rejects_bad_values_and_answers_to_idle_nodes() -> None:
 
 
 def test_retries_restart_with_backoff_then_fail() -> None:
-    f = flow_of('      - {id: a, listen: trigger.good, type: exec, retries: 2, backoff: 1, opts: {cmd: "false"}}')
+    f = flow_of(
+        '      - {id: a, listen: trigger.good, type: exec, retries: 2, backoff: 1, opts: {cmd: "false"}}'
+    )
     s = done(start(f).run, "a", 1)
     assert [(x.node_id, x.delay, x.attempt) for x in s.starts] == [("a", 1.0, 2)]
     s = done(s.run, "a", 1)

@@ -1,0 +1,176 @@
+"""A real `floe` host process on a free loopback port, driven over HTTP; stopped by its PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TOKEN = "test-admin-token"
+BASE = "/build/api"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class FloeHost:
+    """Starts `python -m floe` with a config written under `root`; every call has a deadline."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: str,
+        *,
+        name: str = "h1",
+        tags: str = "linux",
+        port: int | None = None,
+        extra: Iterable[str] = (),
+    ) -> None:
+        self.root, self.name, self.tags = root, name, tags
+        self.port = port or free_port()
+        self.extra = list(extra)
+        root.mkdir(parents=True, exist_ok=True)
+        self.conf = root / f"{name}.yml"
+        self.conf.write_text(config.replace("{root}", str(root)).replace("{port}", str(self.port)))
+        self.log_path = root / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=self.url, headers={"X-Floe-Auth": TOKEN}, timeout=10)
+        self.extra_clients: list[httpx.Client] = []  # closed with the host
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: float = 30.0) -> FloeHost:
+        argv = [
+            sys.executable,
+            "-m",
+            "floe",
+            f"-conf={self.conf}",
+            f"-host_name={self.name}",
+            f"-admin={TOKEN}",
+            f"-tags={self.tags}",
+            f"-pub_bind=127.0.0.1:{self.port}",
+            *self.extra,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "HOME": str(self.root)},
+            )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"host {self.name} exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).json().get("ok"):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)  # polling a process we cannot get an event from
+        raise RuntimeError(f"host {self.name} not healthy after {wait}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    # ---- API -----------------------------------------------------------------------------
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.get(BASE + path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return self.http.post(BASE + path, json=body, **kw)
+
+    def push(
+        self, flow: str, form: str, values: dict[str, Any] | None = None, run: str = "", ver: int = 1
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"Ref": {"ID": flow, "Ver": ver}, "Form": {"ID": form, "Values": values or {}}}
+        if run:
+            body["Run"] = run
+        return self.post("/push/data", body)
+
+    def trigger(self, flow: str, form: str = "go", values: dict[str, Any] | None = None) -> str:
+        r = self.push(flow, form, values)
+        assert r.status_code == 202, r.text
+        run_id: str = r.json()["run_id"]
+        return run_id
+
+    def run(self, flow: str, run_id: str) -> dict[str, Any]:
+        r = self.get(f"/flows/{flow}/runs/{run_id}")
+        assert r.status_code == 200, r.text
+        doc: dict[str, Any] = r.json()
+        return doc
+
+    def wait_run(
+        self,
+        flow: str,
+        run_id: str,
+        want: Iterable[str] = ("good", "bad", "cancelled"),
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """Follow the run's event stream until its status is one of `want`."""
+        from websockets.sync.client import connect
+
+        want = set(want)
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        url = f"ws://127.0.0.1:{self.port}/ws?run={run_id}"
+        with connect(url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None) as ws:
+            while time.monotonic() < deadline:
+                last = self.run(flow, run_id)
+                if last["status"] in want:
+                    return last
+                try:
+                    ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+                except TimeoutError:
+                    break
+        raise TimeoutError(f"{flow}/{run_id} not {want} after {timeout}s: {last}\n{self.log()[-3000:]}")
+
+    def wait_line(self, run_id: str, node: str, match: Callable[[str], bool], timeout: float = 20.0) -> str:
+        """The first log line of `node` that `match`es, from the run's event stream."""
+        from websockets.sync.client import connect
+
+        deadline = time.monotonic() + timeout
+        url = f"ws://127.0.0.1:{self.port}/ws?run={run_id}"
+        with connect(url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None) as ws:
+            while True:
+                e = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+                line = e["opts"].get("line")
+                if e["source_node"] == node and isinstance(line, str) and match(line):
+                    return line
+
+    def node_log(self, flow: str, run_id: str, node: str) -> str:
+        r = self.get(f"/flows/{flow}/runs/{run_id}/nodes/{node}/log")
+        assert r.status_code == 200, r.text
+        return r.text
