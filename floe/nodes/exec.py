@@ -1,0 +1,70 @@
+"""The `exec` task: run `cmd` (shell-quoted words) or a bash `shell` script in the workspace."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from floe.model.opts import OptError, build_env, expand_command_vars, opt_str, opt_str_list
+from floe.nodes import paths, proc
+from floe.nodes.base import NodeContext, NodeError, Outcome
+
+
+def command(opts: Mapping[str, Any], env: Mapping[str, str]) -> tuple[list[str], str]:
+    """The argv of an exec task, and the line that shows it in the log.
+
+    `cmd` is split like a shell would and each word and arg is expanded against `env`; the log
+    line shows the words before `$VAR` expansion, so variable values (maybe secrets) stay out of
+    it. `shell` runs as `bash -c` with the args appended, where only `{{ws}}` is replaced.
+
+    Error handling: OptError when neither `cmd` nor `shell` is set or `cmd` has unbalanced quotes.
+    """
+    cmd = opt_str(opts, "cmd")
+    args = opt_str_list(opts, "args")
+    if cmd:
+        try:
+            words = shlex.split(cmd)
+        except ValueError as exc:
+            raise OptError(f"opt cmd {cmd!r}: {exc}") from None
+        if not words:
+            raise OptError("opt cmd is empty")
+        words += args
+        return [expand_command_vars(w, env) for w in words], shlex.join(words)
+    shell = opt_str(opts, "shell")
+    if not shell:
+        raise OptError("exec needs opt cmd or shell")
+    script = " ".join((shell, *args)).replace("{{ws}}", env.get("FLOEWS", ""))
+    argv = ["bash", "-c", script]
+    return argv, shlex.join(argv)
+
+
+def prepare(ctx: NodeContext) -> tuple[list[str], str, Path, dict[str, str]]:
+    """argv, its log line, working directory (created) and environment of an exec task."""
+    try:
+        env = build_env(os.environ, ctx.flow_env, opt_str_list(ctx.opts, "env"), str(ctx.workspace))
+        argv, shown = command(ctx.opts, env)
+        sub_dir = opt_str(ctx.opts, "sub-dir")
+    except OptError as exc:
+        raise NodeError(str(exc)) from exc
+    cwd = paths.inside(ctx.workspace, sub_dir or ".", what="sub-dir")
+    try:
+        cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NodeError(f"sub-dir {sub_dir}: {exc.strerror or exc}") from exc
+    return argv, shown, cwd, env
+
+
+async def execute(ctx: NodeContext) -> Outcome:
+    """Run the command; the outcome's status is its exit status (128+N when killed by signal N)."""
+    argv, shown, cwd, env = prepare(ctx)
+    ctx.log(f"in dir: {cwd}")
+    ctx.log(shown)
+    ctx.log("")
+    status = await proc.run(argv, cwd=cwd, env=env, on_line=ctx.log, grace=ctx.grace)
+    if status != 0:
+        ctx.log("")
+        ctx.log(f"exited with status: {status}")
+    return Outcome(status)

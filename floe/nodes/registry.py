@@ -1,0 +1,15 @@
+"""Task types by name: what the hub runs for a task node's `type` (data, end and merges are the hub's own)."""
+
+from __future__ import annotations
+
+from floe.nodes import exec as exec_task
+from floe.nodes import fetch, git, timer
+from floe.nodes.base import TaskType
+
+TASK_TYPES: dict[str, TaskType] = {
+    "exec": exec_task.execute,
+    "fetch": fetch.execute,
+    "git-checkout": git.checkout,
+    "git-merge": git.merge,
+    "timer": timer.execute,
+}
