@@ -84,8 +84,7 @@ async def flows(request: Request) -> Response:
 async def flow(request: Request) -> Response:
     c = ctx(request)
     f = _flow(c, request.path_params["flow"])
-    warnings = [str(w) for w in c.hub.config.warnings if f"flows.{f.id}" in str(w) or w.file == f.source]
-    return JSONResponse(flow_detail(f, warnings))
+    return JSONResponse(flow_detail(f, [str(w) for w in c.hub.config.flow_warnings(f)]))
 
 
 def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:

@@ -1,0 +1,106 @@
+"""The `common` section of a host config: cluster hosts, API base, workspace and store settings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+
+from floe.config.keys import COMMON_KEYS, STORE_TYPES
+from floe.config.reader import Section
+
+DEFAULT_BASE_URL = "/build/api"
+DEFAULT_WORKSPACE_ROOT = "~/.floe"
+
+
+@dataclass(frozen=True, slots=True)
+class Common:
+    """Settings shared by every host of a cluster (paths expanded, nothing created)."""
+
+    hosts: tuple[str, ...] = ()
+    base_url: str = DEFAULT_BASE_URL
+    workspace_root: str = ""
+    store_type: str = "local"
+    store_root: str = ""  # defaults to workspace_root
+    git_key: str = ""
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = ""
+
+
+def expand_path(path: str) -> tuple[str, str]:
+    """`(expanded, error)` by floe's rules: `~/` is home, a leading `%tmp` a fresh temp dir (not created)."""
+    if path.strip() in ("~", "~/"):
+        return "", "the home directory itself is not allowed"
+    if len(path.strip()) < 2:
+        return "", f"path {path!r} is too short"
+    if path.startswith("~/"):
+        return os.path.expanduser("~") + path[1:], ""
+    if path.startswith("%tmp"):
+        try:
+            tmp = tempfile.gettempdir()
+        except OSError as exc:
+            return "", f"no temporary directory for %tmp: {exc}"
+        fresh = os.path.join(tmp, "floe-" + secrets.token_hex(4))
+        rest = path[4:].lstrip("/")
+        return (os.path.join(fresh, rest) if rest else fresh), ""
+    return path, ""
+
+
+def parse_common(sec: Section | None) -> Common:
+    """The `common` section (defaults when absent); faults go to the section's report."""
+    if sec is None:
+        root, _ = expand_path(DEFAULT_WORKSPACE_ROOT)
+        return Common(workspace_root=root, store_root=root)
+    sec.check_keys(COMMON_KEYS, "common")
+    hosts = tuple(h.rstrip("/") for h in sec.strings("hosts") or ())
+    for host in hosts:
+        if not host.startswith(("http://", "https://")):
+            sec.error("hosts", f"{host!r} must be an http:// or https:// address")
+    base_url = sec.string("base-url") or DEFAULT_BASE_URL
+    if not base_url.startswith("/"):
+        sec.error("base-url", f"{base_url!r} must start with /")
+    workspace_root = _path(sec, "workspace-root", DEFAULT_WORKSPACE_ROOT)
+    store_root = _path(sec, "store-root", "") or workspace_root
+    store_type = (
+        "local" if sec.value("store-type") == "" else sec.choice("store-type", STORE_TYPES) or "local"
+    )
+    s3_bucket = sec.string("s3-bucket") or ""
+    if store_type == "s3" and not s3_bucket:
+        sec.error("store-type", "the s3 store needs s3-bucket")
+    return Common(
+        hosts=hosts,
+        base_url=base_url.rstrip("/"),
+        workspace_root=workspace_root,
+        store_type=store_type,
+        store_root=store_root,
+        git_key=_git_key(sec),
+        s3_bucket=s3_bucket,
+        s3_prefix=sec.string("s3-prefix") or "",
+        s3_endpoint=sec.string("s3-endpoint") or "",
+        s3_region=sec.string("s3-region") or "",
+    )
+
+
+def _path(sec: Section, key: str, default: str) -> str:
+    raw = sec.string(key)
+    if not raw:
+        if not default:
+            return ""
+        raw = default
+    path, problem = expand_path(raw)
+    if problem:
+        sec.error(key, problem)
+    return path
+
+
+def _git_key(sec: Section) -> str:
+    raw = sec.string("git-key")
+    if not raw:
+        return ""
+    path, problem = expand_path(raw)
+    if problem:
+        sec.error("git-key", problem)
+    return path

@@ -1,0 +1,72 @@
+"""Config problems (errors and warnings with file, line and key) and the ConfigError that lists them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One fault of a config file; `str()` is `FILE:LINE: key: message` (warnings say `warning:`)."""
+
+    file: str
+    line: int  # 1-based, 0 when unknown
+    key: str
+    message: str
+    severity: Severity = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
+        mark = "warning: " if self.severity == "warning" else ""
+        what = f"{self.key}: {self.message}" if self.key else self.message
+        return f"{where}: {mark}{what}"
+
+
+class ConfigError(ValueError):
+    """A config could not be loaded; `problems` holds every error found (and the warnings beside them)."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or "invalid config")
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.is_error)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if not p.is_error)
+
+
+class Report:
+    """Collects the problems of one source file while it is checked."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def error(self, line: int, key: str, message: str) -> None:
+        self.problems.append(Problem(self.source, line, key, message, "error"))
+
+    def warn(self, line: int, key: str, message: str) -> None:
+        self.problems.append(Problem(self.source, line, key, message, "warning"))
+
+    @property
+    def failed(self) -> bool:
+        return any(p.is_error for p in self.problems)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(sorted((p for p in self.problems if not p.is_error), key=lambda p: p.line))
+
+    def raise_if_failed(self) -> None:
+        if self.failed:
+            raise ConfigError(sorted(self.problems, key=lambda p: (p.line, p.severity != "error")))

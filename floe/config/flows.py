@@ -1,0 +1,114 @@
+"""Parsing one flow (of a host config or a flow-file document) and checking its node graph."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from floe.config.ids import derive
+from floe.config.keys import FLOW_KEYS
+from floe.config.nodes import TagUse, parse_node
+from floe.config.reader import Section, suggest
+from floe.model.flow import Flow, Node, NodeClass
+from floe.model.graph import emittable
+
+
+def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
+    """The flow of mapping `sec`; a flow-file `document` may omit id and name and needs no triggers."""
+    sec.check_keys(FLOW_KEYS, "a flow-file document" if document else "a flow")
+    raw_id, raw_name = sec.string("id"), sec.string("name")
+    if document and not raw_id and not raw_name:
+        flow_id, name, problem = "", "", ""
+    else:
+        flow_id, name, problem = derive(raw_id, raw_name)
+        if document and not raw_name:
+            name = ""  # a document's name overrides the flow's only when written
+    if problem:
+        sec.report.error(sec.line_of("id") if sec.has("id") else sec.line, sec.key_path("id"), problem)
+    ver = sec.integer("ver", minimum=0) or 0
+    reuse_space = bool(sec.boolean("reuse-space"))
+    host_tags = sec.strings("host-tags") or ()
+    resource_tags = sec.strings("resource-tags") or ()
+    env = sec.strings("env") or ()
+    for entry in env:
+        if "=" not in entry:
+            sec.error("env", f"entry {entry!r} must be KEY=value")
+    flow_file = sec.string("flow-file") or ""
+    if document and flow_file:
+        sec.warn("flow-file", "a flow-file document cannot name another flow-file, ignored")
+        flow_file = ""
+    triggers, trigger_uses = _nodes(sec, "triggers", in_triggers=True)
+    tasks, uses = _nodes(sec, "tasks", in_triggers=False)
+    if document and sec.has("triggers"):
+        sec.warn("triggers", "triggers of a flow-file document are ignored (the host config's are used)")
+    if not document and not sec.raw.get("triggers"):
+        sec.report.warn(sec.line, sec.key_path("triggers"), "flow has no triggers, so it can never start")
+    if not sec.raw.get("tasks") and not flow_file:
+        sec.report.warn(sec.line, sec.key_path("tasks"), "flow has no tasks and no flow-file")
+    flow = Flow(
+        id=flow_id,
+        ver=ver,
+        name=name,
+        reuse_space=reuse_space,
+        host_tags=host_tags,
+        resource_tags=resource_tags,
+        env=env,
+        flow_file=flow_file,
+        triggers=tuple(triggers),
+        tasks=tuple(tasks),
+        source=sec.report.source,
+        line=sec.line,
+    )
+    _unique_ids(sec, flow)
+    if problem:
+        return None
+    _dangling(sec, flow, [*trigger_uses, *uses])
+    return flow
+
+
+def _nodes(sec: Section, key: str, *, in_triggers: bool) -> tuple[list[Node], list[TagUse]]:
+    nodes: list[Node] = []
+    uses: list[TagUse] = []
+    for _, node_sec in sec.sections(key):
+        node, node_uses = parse_node(node_sec, in_triggers)
+        uses.extend(node_uses)
+        if node is not None:
+            nodes.append(node)
+    return nodes, uses
+
+
+def _unique_ids(sec: Section, flow: Flow) -> None:
+    lines: dict[str, list[int]] = defaultdict(list)
+    for node in (*flow.triggers, *flow.tasks):
+        lines[node.id].append(node.line)
+    for node_id, at in lines.items():
+        if len(at) > 1:
+            where = ", ".join(str(n) for n in at)
+            sec.report.error(
+                at[1], sec.key_path("tasks"), f"{len(at)} nodes have id: {node_id} (lines {where})"
+            )
+
+
+def _dangling(sec: Section, flow: Flow, uses: list[TagUse]) -> None:
+    can_emit = emittable(flow)
+    for use in uses:
+        if not can_emit(use.tag):
+            sec.report.warn(use.line, use.key, f"no node emits {use.tag!r}{_hint(flow, use.tag)}")
+
+
+def _hint(flow: Flow, tag: str) -> str:
+    parts = tag.split(".")
+    if len(parts) < 2 or parts[0] not in ("task", "merge"):
+        return ""
+    node = flow.node(parts[1])
+    if node is not None:
+        if node.cls is NodeClass.TRIGGER:
+            return f" ({node.id!r} is a trigger; triggers emit 'trigger.good')"
+        if node.cls is NodeClass.MERGE:
+            return f" (did you mean 'merge.{node.id}.good'?)"
+        if node.cls is NodeClass.TASK and node.type == "end":
+            return f" ({node.id!r} is an end node, which emits nothing)"
+        if node.cls is NodeClass.TASK and parts[0] != "task":
+            return f" (did you mean 'task.{node.id}.good'?)"
+        return ""
+    close = suggest(parts[1], [n.id for n in flow.tasks])
+    return f" (no node has id {parts[1]!r}; {close.strip(' ()')})" if close else ""

@@ -1,0 +1,65 @@
+"""The YAML keys floe reads (and the ones this remake adds), and the node types of each class."""
+
+from __future__ import annotations
+
+COMMON_KEYS = frozenset(
+    {
+        "hosts",
+        "base-url",
+        "workspace-root",
+        "store-type",
+        "store-root",
+        "git-key",
+        # additions: the S3 store
+        "s3-bucket",
+        "s3-prefix",
+        "s3-endpoint",
+        "s3-region",
+    }
+)
+HOST_KEYS = frozenset({"common", "flows"})
+FLOW_KEYS = frozenset(
+    {
+        "id",
+        "ver",
+        "name",
+        "reuse-space",
+        "host-tags",
+        "resource-tags",
+        "env",
+        "flow-file",
+        "triggers",
+        "tasks",
+    }
+)
+NODE_KEYS = frozenset(
+    {
+        "id",
+        "name",
+        "class",
+        "type",
+        "listen",
+        "wait",
+        "good",
+        "ignore-fail",
+        "use-status",
+        "opts",
+        # additions
+        "timeout",
+        "retries",
+        "backoff",
+    }
+)
+# keys that only mean something on a task; floe ignored them elsewhere, so elsewhere they warn
+TASK_ONLY_KEYS = ("good", "ignore-fail", "use-status", "timeout", "retries", "backoff")
+
+STORE_TYPES = frozenset({"memory", "local", "s3"})
+TRIGGER_TYPES = frozenset({"data", "timer", "poll-git", "webhook", "git-push"})
+TRIGGER_ALIASES = {"git-push": "webhook"}  # floe's name → the type this remake implements
+TASK_TYPES = frozenset({"exec", "fetch", "git-checkout", "git-merge", "data", "timer", "end"})
+MERGE_TYPES = frozenset({"all", "any"})
+CHECKSUM_ALGOS = frozenset({"sha256", "sha1", "md5"})
+
+FIELD_KEYS = frozenset({"id", "prompt", "type", "required", "regex", "options", "default", "value"})
+FIELD_TYPES = frozenset({"string", "text", "int", "bool", "choice"})
+FIELD_ALIASES = {"text": "string"}
