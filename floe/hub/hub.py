@@ -12,6 +12,7 @@ from typing import Any
 
 from floe.config import HostConfig
 from floe.hub.broadcast import Broadcaster
+from floe.hub.flowfile import FlowFiles, LocalFlowFiles
 from floe.hub.messages import Answer, Cancel, Line, Message, NodeDone, Stopped, Trigger
 from floe.hub.runner import RunTasks, workspace_path
 from floe.model import run as rm
@@ -42,7 +43,9 @@ class Hub:
         *,
         clock: Callable[[], float] = time.time,
         grace: float = 5.0,
+        flow_files: FlowFiles | None = None,
     ) -> None:
+        self.flow_files: FlowFiles = flow_files or LocalFlowFiles()
         self.host, self.config, self.store, self.clock, self.grace = host, config, store, clock, grace
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.broadcast = Broadcaster()
@@ -72,11 +75,13 @@ class Hub:
 
     async def trigger(self, flow: Flow, trigger_id: str, values: Mapping[str, Any]) -> str:
         """Validate `values` against the trigger's form and create a pend; returns its run id once
-        the pend is durable. Raises LookupError (no such trigger) or FormError (bad value)."""
+        the pend is durable. Raises LookupError (no such trigger), FormError (bad value) or
+        FlowFileError (its flow-file cannot be had: nothing starts)."""
         trig = flow.trigger(trigger_id)
         if trig is None:
             raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
         clean = validate(trig.fields, values)
+        flow = await self.flow_files.resolve(flow)
         merged = {k: v for k, v in trig.opts.items() if k != "form"} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply))

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from floe.hub.flowfile import FlowFileError
 from floe.model.flow import Flow
 from floe.model.form import FormError
 from floe.model.run import RunStatus
@@ -198,6 +199,8 @@ async def push_data(request: Request) -> Response:
         raise ApiError(400, str(e), field=e.field) from e
     except LookupError as e:
         raise ApiError(404, str(e).strip("'\"")) from e
+    except FlowFileError as e:
+        raise ApiError(422, str(e)) from e
     return JSONResponse({"run_id": new_id}, status_code=202)
 
 
