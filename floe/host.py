@@ -9,8 +9,10 @@ from pathlib import Path
 
 import uvicorn
 
+from floe.cluster.peers import Cluster
 from floe.config import HostConfig
 from floe.hub.hub import HostInfo, Hub
+from floe.hub.messages import Wake
 from floe.server.app import build_app
 from floe.server.auth import Sessions
 from floe.server.context import Context
@@ -36,16 +38,18 @@ async def serve(config: HostConfig, settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn returns), then stop the hub and close the store."""
     store = open_store(config.common.store_type, Path(config.common.store_root) / "store")
     await store.open()
+    host, _, port = settings.bind.rpartition(":")
+    address = f"{'https' if settings.cert else 'http'}://{host or '127.0.0.1'}:{port}"
+    cluster = Cluster(
+        settings.host_id, address, config.common.hosts, config.common.base_url, settings.admin_token, store
+    )
     try:
-        hub = Hub(HostInfo(settings.host_id, settings.tags), config, store)
-        host, _, port = settings.bind.rpartition(":")
-        scheme = "https" if settings.cert else "http"
-        context = Context(
-            hub, Sessions(store), settings.admin_token, f"{scheme}://{host or '127.0.0.1'}:{port}"
-        )
+        await cluster.start()
+        hub = Hub(HostInfo(settings.host_id, settings.tags), config, store, cluster=cluster)
+        cluster.on_change = lambda: hub.post(Wake())
         server = uvicorn.Server(
             uvicorn.Config(
-                build_app(context),
+                build_app(Context(hub, Sessions(store), settings.admin_token, address)),
                 host=host or "127.0.0.1",
                 port=int(port),
                 log_level="warning",
@@ -56,12 +60,13 @@ async def serve(config: HostConfig, settings: Settings) -> None:
             )
         )
         async with asyncio.TaskGroup() as tg:
-            hub_task = tg.create_task(hub.run())
+            background = [tg.create_task(hub.run())]
             await hub.ready.wait()
-            timers = tg.create_task(run_timers(hub))
+            background += [tg.create_task(run_timers(hub)), tg.create_task(cluster.run())]
             log.info("host %s serving on %s", settings.host_id, settings.bind)
             await server.serve()
-            timers.cancel()
-            hub_task.cancel()
+            for task in background:
+                task.cancel()
     finally:
+        await cluster.close()
         await store.close()

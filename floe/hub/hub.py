@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from floe.cluster.client import PeerError
+from floe.cluster.peers import Cluster, Peer
 from floe.config import HostConfig
 from floe.hub.broadcast import Broadcaster
 from floe.hub.flowfile import FlowFiles, LocalFlowFiles
-from floe.hub.messages import Answer, Cancel, Line, Message, NodeDone, Stopped, Trigger
+from floe.hub.messages import (
+    Accept,
+    Answer,
+    Cancel,
+    Line,
+    Message,
+    NodeDone,
+    Offered,
+    Reserved,
+    Stopped,
+    Trigger,
+    Wake,
+)
 from floe.hub.runner import RunTasks, workspace_path
 from floe.model import run as rm
 from floe.model.codec import run_doc, run_from_doc
 from floe.model.dispatch import Holder, HostView, place
+from floe.model.dispatch import conflict as conflict_here
 from floe.model.flow import Flow
 from floe.model.form import validate
 from floe.model.run import Run, RunStatus, Step
@@ -44,8 +60,10 @@ class Hub:
         clock: Callable[[], float] = time.time,
         grace: float = 5.0,
         flow_files: FlowFiles | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.flow_files: FlowFiles = flow_files or LocalFlowFiles()
+        self.cluster = cluster or Cluster(host.id, "", (), config.common.base_url, "", store)
         self.host, self.config, self.store, self.clock, self.grace = host, config, store, clock, grace
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.broadcast = Broadcaster()
@@ -56,6 +74,8 @@ class Hub:
         self._cancelling: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._counter = 0
+        self._offering: dict[str, str] = {}  # pend -> the host it is being handed to ("" for us)
+        self._pinned: dict[str, str] = {}  # pend -> host that may have taken it: offer only there
         self._dispatching = False
         self._again = False
         self._tg: asyncio.TaskGroup | None = None
@@ -104,11 +124,48 @@ class Hub:
         return [run_from_doc(d) for d in docs]
 
     async def find(self, run_id: str) -> Run | None:
-        """A run this host holds or has stored."""
+        """A run this host holds or has archived (not one it handed to another host)."""
         if run_id in self.runs:
             return self.runs[run_id]
         doc = await self.store.get_run(run_id)
-        return run_from_doc(doc) if doc else None
+        return run_from_doc(doc) if doc and doc["phase"] != "moved" else None
+
+    async def moved(self, flow_id: str | None = None) -> list[Run]:
+        """Runs this host adopted and handed to another host, as last known here."""
+        return [run_from_doc(d) for d in await self.store.list_runs(phase="moved", flow=flow_id)]
+
+    async def moved_to(self, run_id: str) -> str:
+        """The host a run adopted here was handed to, or ""."""
+        doc = await self.store.get_run(run_id)
+        return str(doc["exec_host"]) if doc and doc["phase"] == "moved" else ""
+
+    async def accept(self, run: Run) -> str:
+        """A peer hands us a pend (idempotent by run id): "" once it runs here, else why not."""
+        lacking = set(run.flow.host_tags) - self.host.tags
+        if lacking:
+            return f"host {self.host.id} lacks tags {', '.join(sorted(lacking))}"
+        known = await self.store.get_run(run.run_id)
+        if run.run_id in self.runs or (known and known["phase"] in ("active", "archive")):
+            return ""
+        why = await self.cluster.acquire(run.run_id, run.flow.resource_tags)
+        if why:
+            return why
+        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.post(Accept(run, reply))
+        why = await reply
+        if why and run.flow.resource_tags:
+            await self.cluster.release(run.run_id)
+        await self.store.flush()
+        return why
+
+    def ended_elsewhere(self, run_id: str, status: str, ended: float) -> None:
+        """The host we handed a run to says it ended: keep that in our moved record."""
+        self._spawn(self._mark_moved_ended(run_id, status, ended))
+
+    async def _mark_moved_ended(self, run_id: str, status: str, ended: float) -> None:
+        doc = await self.store.get_run(run_id)
+        if doc and doc["phase"] == "moved":
+            self.store.put_run({**doc, "status": status, "ended": ended})
 
     # ---- the consumer ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -166,6 +223,14 @@ class Hub:
                 self._cancelling.pop(run_id, None)
                 if (run := self.runs.get(run_id)) is not None:
                     self._apply(rm.cancel(run, reason, now))
+            case Accept(run, accept_reply):
+                accept_reply.set_result(self._accept(run))
+            case Offered(run_id, host, taken, reason, unknown):
+                self._offered(run_id, host, taken, reason, unknown)
+            case Reserved(run_id, reason):
+                self._reserved(run_id, reason)
+            case Wake():
+                self._dispatch()
 
     def _cancel(self, run_id: str, reason: str, now: float) -> None:
         run = self.runs.get(run_id)
@@ -197,6 +262,15 @@ class Hub:
 
     def _end(self, run: Run) -> None:
         self.runs.pop(run.run_id, None)
+        self._offering.pop(run.run_id, None)
+        self._pinned.pop(run.run_id, None)
+        if run.exec_host == self.host.id:
+            if run.flow.resource_tags:
+                self._spawn(self.cluster.release(run.run_id))
+            adopter = run.run_id.rpartition("-")[0]
+            if adopter != self.host.id and (peer := self.cluster.peer(adopter)) is not None:
+                self._spawn(self._tell_ended(peer, run))
+            self._wake_peers()
         self.store.put_run(run_doc(run))
         self._dirty.discard(run.run_id)
         key = (run.flow.id, run.status.value)
@@ -233,22 +307,116 @@ class Hub:
 
     def _dispatch_pass(self) -> None:
         pending = sorted(
-            (r for r in self.runs.values() if r.status is RunStatus.PENDING), key=lambda r: r.created
+            (
+                r
+                for r in self.runs.values()
+                if r.status is RunStatus.PENDING and r.run_id not in self._offering
+            ),
+            key=lambda r: r.created,
         )
         if not pending:
             return
         holders = [Holder(r.run_id, r.exec_host, r.flow) for r in self.runs.values() if r.phase == "active"]
+        hosts = [HostView(self.host.id, self.host.tags, True, len(holders)), *self.cluster.views()]
         for run in pending:
             if self._again:
                 return
-            me = HostView(self.host.id, self.host.tags, True, len(holders))
-            host, why = place(run.flow, [me], holders)
-            if host:
+            pinned = self._pinned.get(run.run_id)
+            candidates = [h for h in hosts if h.id == pinned] if pinned else hosts
+            host, why = place(run.flow, candidates, holders)
+            if not host:
+                self._set_reason(run, f"offered to {pinned}, no answer yet: {why}" if pinned else why)
+            elif host != self.host.id:
+                self._offering[run.run_id] = host
+                self._spawn(self._offer(run, host))
+            elif run.flow.resource_tags and self.cluster.locks is None:
+                self._offering[run.run_id] = ""
+                self._spawn(self._reserve(run))
+            elif run.flow.resource_tags and (why := self._reserve_here(run)):
+                self._set_reason(run, why)
+            else:
                 holders.append(Holder(run.run_id, host, run.flow))
+                hosts[0] = replace(hosts[0], active=hosts[0].active + 1)
                 self._activate(run)
-            elif why != run.reason:
-                self.runs[run.run_id] = rm.set_pending_reason(run, why)
-                self._dirty.add(run.run_id)
+
+    def _reserve_here(self, run: Run) -> str:
+        assert self.cluster.locks is not None
+        return self.cluster.locks.acquire(run.run_id, self.host.id, run.flow.resource_tags)
+
+    def _set_reason(self, run: Run, why: str) -> None:
+        if why != run.reason:
+            self.runs[run.run_id] = rm.set_pending_reason(run, why)
+            self._dirty.add(run.run_id)
+
+    def _accept(self, run: Run) -> str:
+        """Run a pend handed to us by a peer, unless it conflicts with a run here."""
+        if run.run_id in self.runs:
+            return ""
+        holders = [Holder(r.run_id, r.exec_host, r.flow) for r in self.runs.values() if r.phase == "active"]
+        why = conflict_here(run.flow, self.host.id, holders)
+        if not why:
+            self.runs[run.run_id] = run
+            self._activate(run)
+        return why
+
+    def _offered(self, run_id: str, host: str, taken: bool, reason: str, unknown: bool) -> None:
+        self._offering.pop(run_id, None)
+        run = self.runs.get(run_id)
+        if run is None or run.status is not RunStatus.PENDING:
+            return
+        if taken:
+            self._pinned.pop(run_id, None)
+            del self.runs[run_id]
+            self._dirty.discard(run_id)
+            moved = replace(run, exec_host=host, status=RunStatus.RUNNING, reason="")
+            self.store.put_run({**run_doc(moved), "phase": "moved"})
+            log.info("<%s> handed to %s", run_id, host)
+            return
+        if unknown:
+            self._pinned[run_id] = host  # it may have started there: never offer it elsewhere
+        self._set_reason(run, reason)
+
+    def _reserved(self, run_id: str, reason: str) -> None:
+        self._offering.pop(run_id, None)
+        run = self.runs.get(run_id)
+        if run is None or run.status is not RunStatus.PENDING:
+            if not reason:
+                self._spawn(self.cluster.release(run_id))
+            return
+        if reason:
+            self._set_reason(run, reason)
+        else:
+            self._activate(run)
+
+    async def _offer(self, run: Run, host: str) -> None:
+        peer = self.cluster.peer(host)
+        try:
+            if peer is None:
+                raise PeerError(f"host {host} unknown")
+            taken, why = await peer.client.offer(run_doc(run))
+            self.post(Offered(run.run_id, host, taken, why))
+        except PeerError as e:
+            self.post(Offered(run.run_id, host, False, f"host {host} unreachable ({e})", unknown=True))
+
+    async def _reserve(self, run: Run) -> None:
+        self.post(Reserved(run.run_id, await self.cluster.acquire(run.run_id, run.flow.resource_tags)))
+
+    async def _tell_ended(self, peer: Peer, run: Run) -> None:
+        body = {"status": run.status.value, "ended": run.ended}
+        try:
+            await peer.client.call("POST", f"/runs/{run.run_id}/ended", body)
+        except PeerError as e:
+            log.info("<%s> could not tell %s it ended: %s", run.run_id, peer.id, e)
+
+    def _wake_peers(self) -> None:
+        for peer in self.cluster.online():
+            self._spawn(_quietly(peer.client.call("POST", "/wake", {})))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._tg is None:
+            coro.close()
+            return
+        self._tg.create_task(coro)
 
     def _activate(self, run: Run, *, fresh: bool = True) -> None:
         self._start_runner(run, fresh=fresh)
@@ -297,3 +465,8 @@ class Hub:
         self._dispatch()
         self._persist()
         await self.store.flush()
+
+
+async def _quietly(call: Awaitable[Any]) -> None:
+    with contextlib.suppress(PeerError):
+        await call

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from floe.model.flow import Flow
+from floe.model.run import Run
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,4 +60,36 @@ class Stopped:
     reason: str
 
 
-Message = Trigger | Answer | Cancel | Line | NodeDone | Stopped
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """A peer hands this host a pend (its resources already reserved): run it now, or say why not."""
+
+    run: Run
+    reply: asyncio.Future[str]  # "" when running here, else the reason
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """What became of handing a pend to `host`: taken, refused with `reason`, or unknown."""
+
+    run_id: str
+    host: str
+    taken: bool
+    reason: str
+    unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """The lock host answered for a pend this host will run: "" reserved, else why not."""
+
+    run_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Something changed elsewhere (a peer came up, a run ended): try pending runs again."""
+
+
+Message = Trigger | Answer | Cancel | Line | NodeDone | Stopped | Accept | Offered | Reserved | Wake

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -11,11 +12,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from floe.hub.flowfile import FlowFileError
 from floe.model.flow import Flow
 from floe.model.form import FormError
-from floe.model.run import RunStatus
 from floe.server.auth import COOKIE, Sessions, same
+from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
 from floe.server.context import Context
 from floe.server.errors import ApiError
-from floe.server.views import flow_detail, flow_summary, run_detail, run_summary
+from floe.server.views import flow_detail, flow_summary
 
 
 def ctx(request: Request) -> Context:
@@ -88,7 +89,7 @@ async def flow(request: Request) -> Response:
     return JSONResponse(flow_detail(f, [str(w) for w in c.hub.config.flow_warnings(f)]))
 
 
-def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -101,59 +102,67 @@ def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
     return v
 
 
+def before_param(request: Request) -> float | None:
+    raw = request.query_params.get("before")
+    try:
+        return float(raw) if raw else None
+    except ValueError as e:
+        raise ApiError(400, "before must be the created time of a page's last run", field="before") from e
+
+
 async def runs(request: Request) -> Response:
     c = ctx(request)
     f = _flow(c, request.path_params["flow"])
-    limit = _int(request, "limit", 50, 1, 500)
-    before_raw = request.query_params.get("before")
-    try:
-        before = float(before_raw) if before_raw else None
-    except ValueError as e:
-        raise ApiError(
-            400, "before must be a timestamp (the created of the last run of a page)", field="before"
-        ) from e
-    held = sorted((r for r in c.hub.runs.values() if r.flow.id == f.id), key=lambda r: -r.created)
-    archive = await c.hub.archive(f.id, limit, before)
-    return JSONResponse(
-        {
-            "pending": [run_summary(r) for r in held if r.status is RunStatus.PENDING],
-            "active": [run_summary(r) for r in held if r.status is not RunStatus.PENDING],
-            "archive": [run_summary(r) for r in archive],
-            "next_before": archive[-1].created if len(archive) == limit else None,
-        }
-    )
+    limit = int_param(request, "limit", 50, 1, 500)
+    return JSONResponse(await cluster_runs(c.hub, f.id, limit, before_param(request)))
 
 
-async def _run(request: Request) -> Any:
-    c = ctx(request)
-    r = await c.hub.find(request.path_params["run"])
-    if r is None or r.flow.id != request.path_params["flow"]:
+async def _locate(request: Request) -> Located:
+    found = await locate(ctx(request).hub, request.path_params["run"])
+    view = found.view()
+    if view is None or view["flow"] != request.path_params["flow"]:
         raise ApiError(404, f"no run {request.path_params['run']} of flow {request.path_params['flow']}")
-    return r
+    return found
 
 
 async def run(request: Request) -> Response:
-    return JSONResponse(run_detail(await _run(request)))
+    return JSONResponse((await _locate(request)).view())
 
 
 async def node_log(request: Request) -> Response:
-    r = await _run(request)
+    found = await _locate(request)
     node_id = request.path_params["node"]
-    if r.flow.node(node_id) is None:
-        raise ApiError(404, f"flow {r.flow.id} has no node {node_id}")
-    lines = await ctx(request).hub.store.node_log(r.run_id, node_id)
+    if found.peer is not None:
+        run_id = request.path_params["run"]
+        status, doc = await peer_call(found.peer, "GET", f"/runs/{run_id}/nodes/{node_id}/log")
+        if status != 200:
+            raise ApiError(status, doc.get("error", "no log"))
+        return PlainTextResponse(doc["log"])
+    if found.run is None:
+        raise ApiError(502, "the run's exec host is unreachable")
+    if found.run.flow.node(node_id) is None:
+        raise ApiError(404, f"flow {found.run.flow.id} has no node {node_id}")
+    lines = await ctx(request).hub.store.node_log(found.run.run_id, node_id)
     return PlainTextResponse("".join(line + "\n" for line in lines))
 
 
 async def cancel(request: Request) -> Response:
-    r = await _run(request)
-    if r.status.ended:
-        raise ApiError(409, f"run {r.run_id} already ended {r.status.value}")
-    try:
-        await ctx(request).hub.cancel(r.run_id)
-    except LookupError as e:
-        raise ApiError(409, str(e)) from e
-    return JSONResponse({"run_id": r.run_id, "cancelling": True}, status_code=202)
+    found = await _locate(request)
+    view = found.view() or {}
+    if view.get("status") in ("good", "bad", "cancelled"):
+        raise ApiError(409, f"run {view['run_id']} already ended {view['status']}")
+    if found.peer is not None:
+        status, doc = await peer_call(found.peer, "POST", f"/runs/{view['run_id']}/cancel", {})
+        if status != 202:
+            raise ApiError(status, doc.get("error", "cannot cancel"))
+    elif found.run is None:
+        raise ApiError(502, "the run's exec host is unreachable")
+    else:
+        try:
+            await ctx(request).hub.cancel(found.run.run_id)
+        except LookupError as e:
+            raise ApiError(409, str(e).strip("'\"")) from e
+    return JSONResponse({"run_id": view["run_id"], "cancelling": True}, status_code=202)
 
 
 def _push_fields(data: dict[str, Any]) -> tuple[str, int, str, str, dict[str, Any]]:
@@ -185,7 +194,7 @@ async def push_data(request: Request) -> Response:
     f = _flow(c, flow_id, ver)
     try:
         if run_id:
-            await c.hub.answer(run_id, form_id, values)
+            await _answer(c, f, run_id, form_id, values)
             return JSONResponse({"run_id": run_id, "ok": True})
         if not form_id:
             form_id = next((t.id for t in f.triggers if t.type == "data"), "")
@@ -204,18 +213,42 @@ async def push_data(request: Request) -> Response:
     return JSONResponse({"run_id": new_id}, status_code=202)
 
 
+async def _answer(c: Context, f: Flow, run_id: str, node: str, values: dict[str, Any]) -> None:
+    """Answer a data task wherever its run executes."""
+    if run_id in c.hub.runs:
+        await c.hub.answer(run_id, node, values)
+        return
+    found = await locate(c.hub, run_id)
+    view = found.view()
+    if view is None or view["flow"] != f.id:
+        raise ApiError(404, f"no run {run_id} of flow {f.id}")
+    if found.peer is None:
+        if found.run is None:
+            raise ApiError(502, "the run's exec host is unreachable")
+        await c.hub.answer(run_id, node, values)  # raises LookupError: not waiting
+        return
+    status, doc = await peer_call(
+        found.peer, "POST", f"/runs/{run_id}/answer", {"node": node, "values": values}
+    )
+    if status != 200:
+        raise ApiError(
+            status, doc.get("error", "cannot answer"), **({"field": doc["field"]} if "field" in doc else {})
+        )
+
+
 async def hosts(request: Request) -> Response:
     c = ctx(request)
+    me = {
+        "id": c.hub.host.id,
+        "address": c.address,
+        "tags": sorted(c.hub.host.tags),
+        "online": True,
+        "active_runs": sum(1 for r in c.hub.runs.values() if r.phase == "active"),
+        "error": "",
+        "last_seen": time.time(),
+        "lock_host": c.hub.cluster.locks is not None,
+    }
+    lock = c.hub.cluster.addresses[0] if c.hub.cluster.addresses else c.address
     return JSONResponse(
-        {
-            "hosts": [
-                {
-                    "id": c.hub.host.id,
-                    "address": c.address,
-                    "tags": sorted(c.hub.host.tags),
-                    "online": True,
-                    "active_runs": sum(1 for r in c.hub.runs.values() if r.phase == "active"),
-                }
-            ]
-        }
+        {"hosts": [me, *({**p.view(), "lock_host": p.address == lock} for p in c.hub.cluster.peers)]}
     )

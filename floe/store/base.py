@@ -5,7 +5,8 @@ batches; `flush()` returns once everything enqueued before it is durable. Reads 
 enqueued before them.
 
 A run is stored as a JSON document (`dict`) with at least the keys `run_id`, `flow`, `phase`
-(`pending` | `active` | `archive`) and `created` (float, the paging order). Events are appended per
+(`pending` | `active` | `archive`, or `moved` on the host that adopted a run another host
+executes) and `created` (float, the paging order). Events are appended per
 run with their `seq`; a node's log is the `opts["line"]` of its `sys.node.update` events.
 """
 

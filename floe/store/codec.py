@@ -8,7 +8,7 @@ from typing import Any
 
 from floe.store.base import Doc
 
-PHASES = ("pending", "active", "archive")
+PHASES = ("pending", "active", "archive", "moved")  # moved: handed to another host
 NODE_UPDATE = "sys.node.update"
 
 

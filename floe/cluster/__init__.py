@@ -1,0 +1,1 @@
+"""The cluster: peer hosts, host-to-host calls, placement across hosts and resource reservations."""

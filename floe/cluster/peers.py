@@ -1,0 +1,168 @@
+"""The cluster as this host sees it: peers learned at start and kept by a heartbeat, and the lock host."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from floe.cluster.client import PeerClient, PeerError
+from floe.cluster.locks import Locks
+from floe.model.dispatch import HostView
+from floe.store.base import RunStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def same_address(a: str, b: str) -> bool:
+    norm = [x.rstrip("/").replace("://localhost", "://127.0.0.1") for x in (a, b)]
+    return norm[0] == norm[1]
+
+
+@dataclass(eq=False)
+class Peer:
+    address: str
+    client: PeerClient
+    id: str = ""
+    tags: frozenset[str] = frozenset()
+    online: bool = False
+    active: int = 0
+    error: str = "not contacted yet"
+    last_seen: float = 0.0
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "address": self.address,
+            "tags": sorted(self.tags),
+            "online": self.online,
+            "active_runs": self.active,
+            "error": "" if self.online else self.error,
+            "last_seen": self.last_seen,
+        }
+
+
+@dataclass
+class Cluster:
+    """Peers from `common.hosts` other than this host; the first entry of `hosts` is the lock host."""
+
+    host_id: str
+    address: str
+    addresses: tuple[str, ...]
+    base_url: str
+    token: str
+    store: RunStore
+    on_change: Callable[[], None] = lambda: None
+    heartbeat: float = 1.0
+    peers: list[Peer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        others = [a for a in self.addresses if not same_address(a, self.address)]
+        self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) if others else None
+        self.peers = [
+            Peer(a, PeerClient(self.http, a, self.base_url, self.token)) for a in others if self.http
+        ]
+        self.lock_local = not self.addresses or same_address(self.addresses[0], self.address)
+        self.locks = Locks(self.store) if self.lock_local else None
+        self.lock_client = (
+            PeerClient(self.http, self.addresses[0], self.base_url, self.token)
+            if self.http and not self.lock_local
+            else None
+        )
+        self.beaten = asyncio.Event()  # set after the first heartbeat round
+
+    async def start(self) -> None:
+        if self.locks is not None:
+            await self.locks.load()
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+    # ---- membership --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Heartbeat every peer until cancelled, waking the hub after each round."""
+        while True:
+            await self.beat()
+            await asyncio.sleep(self.heartbeat)
+
+    async def beat(self) -> None:
+        await asyncio.gather(*(self._hello(p) for p in self.peers))
+        self.beaten.set()
+        self.on_change()  # a host may have come up; also the backstop for a missed wake
+
+    async def _hello(self, p: Peer) -> None:
+        try:
+            doc = await p.client.hello(timeout=max(0.5, self.heartbeat))
+        except PeerError as e:
+            if p.online:
+                log.warning("peer %s (%s) went offline: %s", p.id or "?", p.address, e)
+            p.online, p.error = False, str(e)
+            return
+        if doc.get("id") == self.host_id:
+            log.error("peer %s answers with this host's own id %s: host ids must be unique", p.address, p.id)
+        if not p.online:
+            log.info("peer %s (%s) is online with tags %s", doc.get("id"), p.address, doc.get("tags"))
+        p.id, p.tags = str(doc.get("id", "")), frozenset(doc.get("tags") or ())
+        p.active, p.online, p.error, p.last_seen = int(doc.get("active", 0)), True, "", time.time()
+
+    def peer(self, host_id: str) -> Peer | None:
+        return next((p for p in self.peers if p.id == host_id and host_id), None)
+
+    def views(self) -> list[HostView]:
+        return [HostView(p.id, p.tags, p.online, p.active) for p in self.peers if p.id]
+
+    def online(self) -> list[Peer]:
+        return [p for p in self.peers if p.online and p.id]
+
+    async def gather(
+        self, call: Callable[[Peer], Awaitable[T]], peers: Iterable[Peer] | None = None, timeout: float = 2.0
+    ) -> tuple[list[tuple[Peer, T]], list[Peer]]:
+        """Ask peers in parallel; those that fail or exceed `timeout` are returned as missing."""
+        asked = list(self.online() if peers is None else peers)
+
+        async def one(p: Peer) -> T:
+            async with asyncio.timeout(timeout):
+                return await call(p)
+
+        results = await asyncio.gather(*(one(p) for p in asked), return_exceptions=True)
+        got = [(p, r) for p, r in zip(asked, results, strict=True) if not isinstance(r, BaseException)]
+        missing = [p for p, r in zip(asked, results, strict=True) if isinstance(r, BaseException)]
+        for p, r in zip(asked, results, strict=True):
+            if isinstance(r, BaseException) and not isinstance(r, PeerError | TimeoutError):
+                log.warning("asking peer %s failed: %r", p.address, r)
+        return got, missing
+
+    # ---- resource reservations ---------------------------------------------------------------
+    async def acquire(self, run_id: str, tags: Iterable[str]) -> str:
+        """Reserve the tags for a run on this host: "" when reserved, else why not."""
+        if self.locks is not None:
+            return self.locks.acquire(run_id, self.host_id, tags)
+        assert self.lock_client is not None
+        try:
+            ok, why = await self.lock_client.acquire(run_id, self.host_id, sorted(set(tags)))
+        except PeerError as e:
+            return f"lock host {self.addresses[0]} unreachable ({e})"
+        return "" if ok else why
+
+    async def release(self, run_id: str) -> None:
+        """Release a run's reservation, retrying until the lock host has it (it may be down)."""
+        if self.locks is not None:
+            self.locks.release(run_id)
+            return
+        assert self.lock_client is not None
+        delay = 0.5
+        while True:
+            try:
+                await self.lock_client.release(run_id)
+                return
+            except PeerError as e:
+                log.warning("<%s> cannot release its resources yet: %s", run_id, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

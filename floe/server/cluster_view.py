@@ -1,0 +1,92 @@
+"""Answers for the whole cluster: run lists gathered from every host in parallel, and finding the
+host that executes a run. A host that does not answer in time makes the answer partial, never late."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from floe.cluster.client import PeerError
+from floe.cluster.peers import Peer
+from floe.hub.hub import Hub
+from floe.model.run import Run, RunStatus
+from floe.server.views import run_detail, run_summary
+
+GATHER_TIMEOUT = 2.0
+
+
+async def local_runs(hub: Hub, flow_id: str, limit: int, before: float | None) -> dict[str, Any]:
+    """This host's own pending, active and archived runs of a flow, newest first."""
+    held = sorted((r for r in hub.runs.values() if r.flow.id == flow_id), key=lambda r: -r.created)
+    archive = await hub.archive(flow_id, limit, before)
+    return {
+        "pending": [run_summary(r) for r in held if r.status is RunStatus.PENDING],
+        "active": [run_summary(r) for r in held if r.status is not RunStatus.PENDING],
+        "archive": [run_summary(r) for r in archive],
+    }
+
+
+async def cluster_runs(hub: Hub, flow_id: str, limit: int, before: float | None) -> dict[str, Any]:
+    mine = await local_runs(hub, flow_id, limit, before)
+    got, missing = await hub.cluster.gather(
+        lambda p: p.client.runs(flow_id, limit, before, GATHER_TIMEOUT), timeout=GATHER_TIMEOUT
+    )
+    answered = {hub.host.id} | {p.id for p, _ in got}
+    seen: dict[str, dict[str, Any]] = {}
+    for part in (mine, *(doc for _, doc in got)):
+        for key in ("pending", "active", "archive"):
+            for s in part.get(key, []):
+                seen.setdefault(s["run_id"], {**s, "_list": key})
+    for r in await hub.moved(flow_id):
+        if r.run_id in seen or r.status.ended or r.exec_host in answered:
+            continue
+        seen[r.run_id] = {
+            **run_summary(r),
+            "reason": f"exec host {r.exec_host} unreachable",
+            "_list": "active",
+        }
+    out: dict[str, Any] = {"pending": [], "active": [], "archive": []}
+    for s in sorted(seen.values(), key=lambda s: -s["created"]):
+        out[s.pop("_list")].append(s)
+    out["archive"] = out["archive"][:limit]
+    out["next_before"] = out["archive"][-1]["created"] if len(out["archive"]) == limit else None
+    offline = [p for p in hub.cluster.peers if not p.online]
+    out["partial"] = sorted(p.id or p.address for p in (*missing, *offline))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where a run is: held here (`run`), on a peer (`peer` and its `detail`), or last known (`stale`)."""
+
+    run: Run | None = None
+    peer: Peer | None = None
+    detail: dict[str, Any] | None = None
+
+    def view(self) -> dict[str, Any] | None:
+        return run_detail(self.run) if self.run is not None else self.detail
+
+
+async def locate(hub: Hub, run_id: str) -> Located:
+    run = await hub.find(run_id)
+    if run is not None:
+        return Located(run=run)
+    host = await hub.moved_to(run_id)
+    peers = [p for p in hub.cluster.online() if p.id == host] if host else hub.cluster.online()
+    got, _ = await hub.cluster.gather(lambda p: p.client.run(run_id, GATHER_TIMEOUT), peers, GATHER_TIMEOUT)
+    for peer, detail in got:
+        if detail is not None:
+            return Located(peer=peer, detail=detail)
+    if host:  # handed to a host that does not answer: say what we last knew
+        stale = next((r for r in await hub.moved() if r.run_id == run_id), None)
+        if stale is not None:
+            return Located(detail={**run_detail(stale), "reason": f"exec host {host} unreachable"})
+    return Located()
+
+
+async def peer_call(peer: Peer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A forwarded request; an unreachable peer is a 502 with the reason."""
+    try:
+        return await peer.client.call(method, path, body, ok=(200, 202, 400, 404, 409))
+    except PeerError as e:
+        return 502, {"error": f"exec host {peer.id} unreachable: {e}"}

@@ -1,0 +1,153 @@
+"""Host-to-host routes under `{base}/p2p/` (admin token only): this host's own view, never gathered."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from floe.hub.messages import Wake
+from floe.model.codec import run_from_doc
+from floe.model.form import FormError
+from floe.server.api import before_param, body, ctx, int_param
+from floe.server.cluster_view import local_runs
+from floe.server.errors import ApiError
+from floe.server.views import run_detail
+
+
+def _admin_only(request: Request) -> None:
+    who = request.scope.get("state", {}).get("principal")
+    if who is None or who.user != "admin" or who.role != "admin":
+        raise ApiError(403, "host-to-host routes need the admin token")
+
+
+async def hello(request: Request) -> Response:
+    _admin_only(request)
+    hub = ctx(request).hub
+    return JSONResponse(
+        {
+            "id": hub.host.id,
+            "tags": sorted(hub.host.tags),
+            "active": sum(1 for r in hub.runs.values() if r.phase == "active"),
+        }
+    )
+
+
+async def offer(request: Request) -> Response:
+    _admin_only(request)
+    data = await body(request)
+    try:
+        run = run_from_doc(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ApiError(400, f"not a run document: {e!r}") from e
+    why = await ctx(request).hub.accept(run)
+    if why:
+        raise ApiError(409, why)
+    return JSONResponse({"run_id": run.run_id, "exec_host": ctx(request).hub.host.id})
+
+
+async def runs(request: Request) -> Response:
+    _admin_only(request)
+    limit = int_param(request, "limit", 50, 1, 500)
+    return JSONResponse(
+        await local_runs(ctx(request).hub, request.path_params["flow"], limit, before_param(request))
+    )
+
+
+async def run(request: Request) -> Response:
+    _admin_only(request)
+    r = await ctx(request).hub.find(request.path_params["run"])
+    if r is None:
+        raise ApiError(404, f"no run {request.path_params['run']} here")
+    return JSONResponse(run_detail(r))
+
+
+async def node_log(request: Request) -> Response:
+    _admin_only(request)
+    c = ctx(request)
+    r = await c.hub.find(request.path_params["run"])
+    if r is None or r.flow.node(request.path_params["node"]) is None:
+        raise ApiError(404, "no such run or node here")
+    lines = await c.hub.store.node_log(r.run_id, request.path_params["node"])
+    return JSONResponse({"log": "".join(line + "\n" for line in lines)})
+
+
+async def answer(request: Request) -> Response:
+    _admin_only(request)
+    data = await body(request)
+    node, values = data.get("node"), data.get("values")
+    if not isinstance(node, str) or not isinstance(values, dict):
+        raise ApiError(400, "node (string) and values (object) are required")
+    try:
+        await ctx(request).hub.answer(request.path_params["run"], node, values)
+    except FormError as e:
+        raise ApiError(400, str(e), field=e.field) from e
+    except LookupError as e:
+        raise ApiError(404, str(e).strip("'\"")) from e
+    return JSONResponse({"ok": True})
+
+
+async def cancel(request: Request) -> Response:
+    _admin_only(request)
+    try:
+        await ctx(request).hub.cancel(request.path_params["run"])
+    except LookupError as e:
+        raise ApiError(404, str(e).strip("'\"")) from e
+    return JSONResponse({"cancelling": True}, status_code=202)
+
+
+async def ended(request: Request) -> Response:
+    _admin_only(request)
+    data = await body(request)
+    ctx(request).hub.ended_elsewhere(
+        request.path_params["run"], str(data.get("status", "")), float(data.get("ended") or 0)
+    )
+    return JSONResponse({"ok": True})
+
+
+async def wake(request: Request) -> Response:
+    _admin_only(request)
+    ctx(request).hub.post(Wake())
+    return JSONResponse({"ok": True})
+
+
+async def lock(request: Request) -> Response:
+    _admin_only(request)
+    locks = ctx(request).hub.cluster.locks
+    if locks is None:
+        raise ApiError(409, "this host is not the lock host")
+    data = await body(request)
+    run_id, host, tags = data.get("run_id"), data.get("host"), data.get("tags")
+    if not isinstance(run_id, str) or not isinstance(host, str) or not isinstance(tags, list):
+        raise ApiError(400, "run_id, host and tags are required")
+    why = locks.acquire(run_id, host, [str(t) for t in tags])
+    await ctx(request).hub.store.flush()
+    if why:
+        raise ApiError(409, why)
+    return JSONResponse({"ok": True})
+
+
+async def unlock(request: Request) -> Response:
+    _admin_only(request)
+    locks = ctx(request).hub.cluster.locks
+    if locks is None:
+        raise ApiError(409, "this host is not the lock host")
+    locks.release(request.path_params["run"])
+    await ctx(request).hub.store.flush()
+    return JSONResponse({"ok": True})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/hello", hello),
+        Route("/runs", offer, methods=["POST"]),
+        Route("/flows/{flow}/runs", runs),
+        Route("/runs/{run}", run),
+        Route("/runs/{run}/nodes/{node}/log", node_log),
+        Route("/runs/{run}/answer", answer, methods=["POST"]),
+        Route("/runs/{run}/cancel", cancel, methods=["POST"]),
+        Route("/runs/{run}/ended", ended, methods=["POST"]),
+        Route("/wake", wake, methods=["POST"]),
+        Route("/locks", lock, methods=["POST"]),
+        Route("/locks/{run}", unlock, methods=["DELETE"]),
+    ]
