@@ -88,9 +88,22 @@ class Cluster:
     # ---- membership --------------------------------------------------------------------------
     async def run(self) -> None:
         """Heartbeat every peer until cancelled, waking the hub after each round."""
+        beats = 0
         while True:
             await self.beat()
+            beats += 1
+            if self.locks is not None and beats % 10 == 1:
+                await self.reconcile_locks()
             await asyncio.sleep(self.heartbeat)
+
+    async def reconcile_locks(self) -> None:
+        """On the lock host: free reservations whose runs their (reachable) host no longer runs."""
+        assert self.locks is not None
+        older = time.time() - 10 * self.heartbeat
+        got, _ = await self.gather(lambda p: p.client.active())
+        for peer, runs in got:
+            for run_id in self.locks.reconcile(peer.id, {r["run_id"] for r in runs}, older):
+                log.warning("freed the resources of run %s: %s no longer runs it", run_id, peer.id)
 
     async def beat(self) -> None:
         await asyncio.gather(*(self._hello(p) for p in self.peers))

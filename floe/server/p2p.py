@@ -137,6 +137,14 @@ async def unlock(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+async def active(request: Request) -> Response:
+    _admin_only(request)
+    hub = ctx(request).hub
+    return JSONResponse(
+        {"runs": [{"run_id": r.run_id, "flow": r.flow.id} for r in hub.runs.values() if r.phase == "active"]}
+    )
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/hello", hello),
@@ -148,6 +156,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs/{run}/cancel", cancel, methods=["POST"]),
         Route("/runs/{run}/ended", ended, methods=["POST"]),
         Route("/wake", wake, methods=["POST"]),
+        Route("/active", active),
         Route("/locks", lock, methods=["POST"]),
         Route("/locks/{run}", unlock, methods=["DELETE"]),
     ]
