@@ -17,6 +17,7 @@ from floe.config.lint import lint
 from floe.host import Settings, serve
 
 log = logging.getLogger("floe")
+DEFAULT_CONF = "default.yml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
             f"-{name}", f"--{alias}", dest=name, default=default, help=help + f" (default {default!r})"
         )
 
-    opt("conf", "host config: a file path", "default.yml")
+    opt("conf", "host config: a file path (default.yml: the embedded demo when absent)", DEFAULT_CONF)
     opt("host_name", "this host's short id, used in run ids", "h1")
     opt("admin", "admin token for the API and host-to-host calls; or FLOE_ADMIN", "")
     opt("tags", "comma-separated host tags", "")
@@ -69,8 +70,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    conf = ns.conf
+    if conf == DEFAULT_CONF and not Path(conf).exists():
+        conf = str(Path(__file__).with_name(DEFAULT_CONF))  # the embedded demo
     try:
-        config = load_config(ns.conf)
+        config = load_config(conf)
     except ConfigError as e:
         sys.exit(f"floe: bad config:\n{e}")
     except OSError as e:
