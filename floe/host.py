@@ -13,6 +13,7 @@ from floe.cluster.peers import Cluster
 from floe.config import HostConfig
 from floe.hub.hub import HostInfo, Hub
 from floe.hub.messages import Wake
+from floe.hub.stopfile import watch_stop_file
 from floe.server.app import build_app
 from floe.server.auth import Sessions
 from floe.server.context import Context
@@ -62,7 +63,11 @@ async def serve(config: HostConfig, settings: Settings) -> None:
         async with asyncio.TaskGroup() as tg:
             background = [tg.create_task(hub.run())]
             await hub.ready.wait()
-            background += [tg.create_task(run_timers(hub)), tg.create_task(cluster.run())]
+            background += [
+                tg.create_task(run_timers(hub)),
+                tg.create_task(cluster.run()),
+                tg.create_task(watch_stop_file(hub, Path(config.common.store_root) / "STOP")),
+            ]
             log.info("host %s serving on %s", settings.host_id, settings.bind)
             await server.serve()
             for task in background:

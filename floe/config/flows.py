@@ -7,6 +7,7 @@ from collections import defaultdict
 from floe.config.ids import derive
 from floe.config.keys import FLOW_KEYS
 from floe.config.nodes import TagUse, parse_node
+from floe.config.policies import parse_policies
 from floe.config.reader import Section, suggest
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.graph import emittable
@@ -55,6 +56,7 @@ def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
         flow_file=flow_file,
         triggers=tuple(triggers),
         tasks=tuple(tasks),
+        policies=parse_policies(sec),
         source=sec.report.source,
         line=sec.line,
     )

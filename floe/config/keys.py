@@ -30,6 +30,8 @@ FLOW_KEYS = frozenset(
         "flow-file",
         "triggers",
         "tasks",
+        # additions
+        "policies",
     }
 )
 NODE_KEYS = frozenset(

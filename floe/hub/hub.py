@@ -24,6 +24,7 @@ from floe.hub.messages import (
     Message,
     NodeDone,
     Offered,
+    Rerun,
     Reserved,
     Stopped,
     Trigger,
@@ -35,11 +36,13 @@ from floe.model.codec import run_doc, run_from_doc
 from floe.model.dispatch import Holder, HostView, place
 from floe.model.dispatch import conflict as conflict_here
 from floe.model.flow import Flow
-from floe.model.form import validate
+from floe.model.form import FormError, validate
+from floe.model.policy import Bucket, Rejected, admit
 from floe.model.run import Run, RunStatus, Step
 from floe.store.base import RunStore
 
 log = logging.getLogger(__name__)
+STOP_FILE = "stop-file"  # the stop switch's scope while the stop file exists
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,8 @@ class Hub:
         self._cancelling: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._counter = 0
+        self.stopped: dict[str, str] = {}  # "*" or a flow id -> why dispatch is stopped
+        self._buckets: dict[str, dict[str, Bucket]] = {}  # flow -> its policies' token buckets
         self._offering: dict[str, str] = {}  # pend -> the host it is being handed to ("" for us)
         self._pinned: dict[str, str] = {}  # pend -> host that may have taken it: offer only there
         self._dispatching = False
@@ -108,6 +113,34 @@ class Hub:
         run_id = await reply
         await self.store.flush()
         return run_id
+
+    async def rerun(self, old: Run, from_node: str = "") -> str:
+        """A new run of `old`'s exact snapshot and values (from `from_node` on, when given)."""
+        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.post(Rerun(old, from_node, reply))
+        run_id = await reply
+        await self.store.flush()
+        return run_id
+
+    def stop(self, scope: str, reason: str) -> None:
+        """Halt dispatch of one flow (or "*": all); pending runs wait with the reason."""
+        self.stopped[scope] = reason
+        self.store.put_kv("stop", self.stopped)
+        log.warning("dispatch stopped for %s: %s", "every flow" if scope == "*" else scope, reason)
+        self.post(Wake())
+
+    def go(self, scope: str) -> None:
+        if self.stopped.pop(scope, None) is not None:
+            self.store.put_kv("stop", self.stopped)
+            log.warning("dispatch resumed for %s", "every flow" if scope == "*" else scope)
+        self.post(Wake())
+
+    def stop_reason(self, flow_id: str) -> str:
+        """Why dispatch of the flow is stopped ("" when it is not): the stop file, all flows, or it."""
+        for scope in (STOP_FILE, "*", flow_id):
+            if scope in self.stopped:
+                return f"dispatch stopped: {self.stopped[scope]}"
+        return ""
 
     async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any]) -> None:
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -189,7 +222,8 @@ class Hub:
         try:
             self._apply_message(msg)
         except Exception as e:  # the consumer must survive any one bad message
-            log.exception("hub: %s failed", type(msg).__name__)
+            if not isinstance(e, Rejected | LookupError | FormError):
+                log.exception("hub: %s failed", type(msg).__name__)
             reply = getattr(msg, "reply", None)
             if reply is not None and not reply.done():
                 reply.set_exception(e)
@@ -204,12 +238,17 @@ class Hub:
                 if (run := self.runs.get(run_id)) is not None and run_id not in self._cancelling:
                     self._apply(rm.node_done(run, node_id, status, opts, error, now))
             case Trigger(flow, trigger, values, reply):
-                self._counter += 1
-                run_id = f"{self.host.id}-{self._counter}"
-                self.store.put_kv(f"counter/{self.host.id}", self._counter)
+                self._admit(flow, trigger, values, now)
+                run_id = self._next_id()
                 self._apply(rm.new_pend(run_id, flow, trigger, values, now))
                 self._dispatch()
                 reply.set_result(run_id)
+            case Rerun(old, from_node, rerun_reply):
+                self._admit(old.flow, old.trigger, old.values, now)
+                step = rm.rerun(old, self._next_id(), from_node, now)
+                self._apply(step)
+                self._dispatch()
+                rerun_reply.set_result(step.run.run_id)
             case Answer(run_id, node_id, values, answer_reply):
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
@@ -231,6 +270,21 @@ class Hub:
                 self._reserved(run_id, reason)
             case Wake():
                 self._dispatch()
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        self.store.put_kv(f"counter/{self.host.id}", self._counter)
+        return f"{self.host.id}-{self._counter}"
+
+    def _admit(self, flow: Flow, trigger: str, values: Mapping[str, Any], now: float) -> None:
+        """Raise Rejected unless the flow's admission policies let this trigger create a pend."""
+        if not flow.policies:
+            return
+        live = sum(1 for r in self.runs.values() if r.flow.id == flow.id)
+        rejection, taken = admit(flow, trigger, values, live, self._buckets.get(flow.id, {}), now)
+        if rejection is not None:
+            raise Rejected(rejection)
+        self._buckets.setdefault(flow.id, {}).update(taken)
 
     def _cancel(self, run_id: str, reason: str, now: float) -> None:
         run = self.runs.get(run_id)
@@ -321,6 +375,10 @@ class Hub:
         for run in pending:
             if self._again:
                 return
+            stop = self.stop_reason(run.flow.id)
+            if stop:
+                self._set_reason(run, stop)
+                continue
             pinned = self._pinned.get(run.run_id)
             candidates = [h for h in hosts if h.id == pinned] if pinned else hosts
             host, why = place(run.flow, candidates, holders)
@@ -449,6 +507,7 @@ class Hub:
     async def _recover(self) -> None:
         """Load the pending and active runs of this host and resolve every interrupted one."""
         self._counter = int(await self.store.get_kv(f"counter/{self.host.id}") or 0)
+        self.stopped = dict(await self.store.get_kv("stop") or {})
         now = self.clock()
         for doc in reversed(await self.store.list_runs(phase="pending")):
             run = run_from_doc(doc)

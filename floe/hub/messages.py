@@ -22,6 +22,15 @@ class Trigger:
 
 
 @dataclass(frozen=True, slots=True)
+class Rerun:
+    """Create a pend from an earlier run's snapshot and values (from one node on, when given)."""
+
+    old: Run
+    from_node: str
+    reply: asyncio.Future[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     run_id: str
     node_id: str
@@ -92,4 +101,4 @@ class Wake:
     """Something changed elsewhere (a peer came up, a run ended): try pending runs again."""
 
 
-Message = Trigger | Answer | Cancel | Line | NodeDone | Stopped | Accept | Offered | Reserved | Wake
+Message = Trigger | Rerun | Answer | Cancel | Line | NodeDone | Stopped | Accept | Offered | Reserved | Wake

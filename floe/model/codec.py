@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from floe.model.flow import Flow, FormField, Node, NodeClass
+from floe.model.flow import Flow, FormField, Node, NodeClass, Policy
 from floe.model.run import NodeRun, NodeStatus, Run, RunStatus
 
 
@@ -55,7 +55,30 @@ def flow_doc(f: Flow) -> dict[str, Any]:
         "tasks": [node_doc(n) for n in f.tasks],
         "source": f.source,
         "line": f.line,
+        "policies": [policy_doc(p) for p in f.policies],
     }
+
+
+def policy_doc(p: Policy) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "max_concurrent": p.max_concurrent,
+        "rate": p.rate,
+        "burst": p.burst,
+        "trigger": p.trigger,
+        "allow": {k: list(v) for k, v in p.allow.items()},
+    }
+
+
+def _policy(d: Mapping[str, Any]) -> Policy:
+    return Policy(
+        name=d["name"],
+        max_concurrent=d.get("max_concurrent"),
+        rate=d.get("rate"),
+        burst=int(d.get("burst") or 1),
+        trigger=d.get("trigger", ""),
+        allow={k: tuple(v) for k, v in (d.get("allow") or {}).items()},
+    )
 
 
 def _field(d: Mapping[str, Any]) -> FormField:
@@ -103,6 +126,7 @@ def flow_from_doc(d: Mapping[str, Any]) -> Flow:
         triggers=tuple(_node(n) for n in d.get("triggers") or ()),
         tasks=tuple(_node(n) for n in d.get("tasks") or ()),
         source=d.get("source", ""),
+        policies=tuple(_policy(p) for p in d.get("policies") or ()),
         line=int(d.get("line") or 0),
     )
 
@@ -120,6 +144,7 @@ def node_run_doc(n: NodeRun) -> dict[str, Any]:
         "values": dict(n.values),
         "waits": list(n.waits),
         "reason": n.reason,
+        "tries": [dict(t) for t in n.tries],
     }
 
 
@@ -138,6 +163,8 @@ def run_doc(r: Run) -> dict[str, Any]:
         "ended": r.ended,
         "reason": r.reason,
         "seq": r.seq,
+        "rerun_of": r.rerun_of,
+        "from_node": r.from_node,
         "nodes": [node_run_doc(n) for n in r.nodes.values()],
         "snapshot": flow_doc(r.flow),
     }
@@ -157,6 +184,7 @@ def run_from_doc(d: Mapping[str, Any]) -> Run:
             values=dict(n.get("values") or {}),
             waits=tuple(n.get("waits") or ()),
             reason=n.get("reason", ""),
+            tries=tuple(dict(t) for t in n.get("tries") or ()),
         )
         for n in d.get("nodes") or ()
     }
@@ -173,4 +201,6 @@ def run_from_doc(d: Mapping[str, Any]) -> Run:
         nodes=nodes,
         reason=d.get("reason", ""),
         seq=int(d.get("seq") or 0),
+        rerun_of=d.get("rerun_of", ""),
+        from_node=d.get("from_node", ""),
     )

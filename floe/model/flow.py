@@ -53,6 +53,18 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
+class Policy:
+    """An admission rule checked before a pend exists (a rejection names the policy)."""
+
+    name: str
+    max_concurrent: int | None = None  # pending + active runs of the flow adopted by this host
+    rate: float | None = None  # tokens per second of a token bucket...
+    burst: int = 1  # ...holding this many
+    trigger: str = ""  # only this trigger ("" for every trigger of the flow)
+    allow: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # field -> allowed glob patterns
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A flow definition; `(id, ver)` is its FlowRef."""
 
@@ -66,6 +78,7 @@ class Flow:
     flow_file: str = ""
     triggers: tuple[Node, ...] = ()
     tasks: tuple[Node, ...] = ()  # tasks and merges, in file order
+    policies: tuple[Policy, ...] = ()
     source: str = ""  # file the flow came from
     line: int = 0
 

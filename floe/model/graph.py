@@ -87,6 +87,20 @@ def edges(flow: Flow) -> list[tuple[str, str, str]]:
     return out
 
 
+def downstream(flow: Flow, node_id: str) -> set[str]:
+    """`node_id` and every node that (transitively) listens to or waits on a tag it emits."""
+    children: dict[str, list[str]] = {}
+    for parent, child, _ in edges(flow):
+        children.setdefault(parent, []).append(child)
+    seen, todo = {node_id}, [node_id]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return seen
+
+
 def levels(flow: Flow) -> list[list[str]]:
     """floe's layout: level 0 the triggers, level 1 the tasks on `trigger.good`, then each node one
     level below its deepest parent (the node named by a listened tag's middle segment); nodes not

@@ -17,7 +17,7 @@ from floe.model import event as ev
 from floe.model.event import Event
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.form import missing, validate
-from floe.model.graph import listeners
+from floe.model.graph import downstream, listeners
 from floe.model.opts import merge_opts
 
 
@@ -57,6 +57,7 @@ class NodeRun:
     values: Mapping[str, Any] = field(default_factory=dict)  # data answers so far; merged merge opts
     waits: tuple[str, ...] = ()  # merge: tags seen so far
     reason: str = ""
+    tries: tuple[Mapping[str, Any], ...] = ()  # earlier failed attempts: attempt, exit_status, reason, times
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ class Run:
     nodes: Mapping[str, NodeRun] = field(default_factory=dict)
     reason: str = ""  # why it is still pending, or why it ended as it did
     seq: int = 0  # seq of the run's last event
+    rerun_of: str = ""  # the run this one re-runs
+    from_node: str = ""  # a partial re-run starts here, keeping the earlier results of the rest
 
     @property
     def phase(self) -> str:
@@ -155,11 +158,62 @@ def set_pending_reason(run: Run, reason: str) -> Run:
 
 
 def activate(run: Run, host: str, now: float) -> Step:
-    """Start a pending run on `host`: `sys.state activate`, then `trigger.good` with the values."""
+    """Start a pending run on `host`: `sys.state activate`, then `trigger.good` with the values
+    (or, for a partial re-run, its first node with the inputs it had)."""
     b = _Builder(replace(run, status=RunStatus.RUNNING, exec_host=host, started=now, reason=""), now)
     b.emit(ev.SYS_STATE, source=run.trigger, opts={"action": "activate", "exec_host": host})
-    _route(b, b.emit(ev.TRIGGER_GOOD, source=run.trigger, opts=dict(run.values)))
+    first = run.flow.node(run.from_node) if run.from_node else None
+    if first is not None:
+        _start(b, first, run.node(first.id).inputs, good=True)
+    else:
+        _route(b, b.emit(ev.TRIGGER_GOOD, source=run.trigger, opts=dict(run.values)))
     _settle(b)
+    return b.step()
+
+
+def rerun(old: Run, run_id: str, from_node: str, now: float) -> Step:
+    """A new pend from an earlier run's exact flow snapshot and values. With `from_node`, that node
+    and what follows it run again; every other node keeps its earlier result (LookupError when the
+    earlier run never reached `from_node`)."""
+    nodes: dict[str, NodeRun] = {}
+    if from_node:
+        node, earlier = old.flow.node(from_node), old.nodes.get(from_node)
+        if (
+            node is None
+            or node.cls is NodeClass.TRIGGER
+            or earlier is None
+            or earlier.status is NodeStatus.IDLE
+        ):
+            raise LookupError(f"run {old.run_id} never reached {from_node}: re-run it whole")
+        again = downstream(old.flow, from_node)
+        nodes = {k: n for k, n in old.nodes.items() if k not in again}
+        nodes[from_node] = NodeRun(from_node, inputs=earlier.inputs)
+        for k in again:
+            merge, was = old.flow.node(k), old.nodes.get(k)
+            if merge is not None and merge.cls is NodeClass.MERGE and was is not None and k != from_node:
+                kept = tuple(t for t in was.waits if t.partition(".")[2].partition(".")[0] not in again)
+                nodes[k] = NodeRun(
+                    k,
+                    status=NodeStatus.WAITING if kept else NodeStatus.IDLE,
+                    waits=kept,
+                    values=was.values if kept else {},
+                )
+    run = Run(
+        run_id,
+        old.flow,
+        old.trigger,
+        dict(old.values),
+        created=now,
+        nodes=nodes,
+        rerun_of=old.run_id,
+        from_node=from_node,
+    )
+    b = _Builder(run, now)
+    b.emit(
+        ev.SYS_STATE,
+        source=old.trigger,
+        opts={"action": "add-pend", "rerun_of": old.run_id, "from": from_node},
+    )
     return b.step()
 
 
@@ -185,7 +239,21 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
     tag, good = result_tag(node, status, error)
     if not good and nr.attempts <= node.retries:
         delay = min(node.backoff * (2 ** (nr.attempts - 1)), 300.0)
-        b.set_node(node_id, attempts=nr.attempts + 1, exit_status=status, reason=error)
+        tried = {
+            "attempt": nr.attempts,
+            "exit_status": status,
+            "reason": error or tag,
+            "started": nr.started,
+            "stopped": now,
+        }
+        b.set_node(
+            node_id,
+            attempts=nr.attempts + 1,
+            exit_status=status,
+            reason=error,
+            started=now + delay,
+            tries=(*nr.tries, tried),
+        )
         b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": error})
         b.starts.append(Start(node_id, nr.inputs, delay, nr.attempts + 1))
         return b.step()
@@ -270,36 +338,41 @@ def _route(b: _Builder, e: Event) -> None:
             return
         if node.cls is NodeClass.MERGE:
             _merge(b, node, e)
-        elif node.type == "end":
-            b.set_node(
-                node.id,
-                status=NodeStatus.FINISHED,
-                result="good" if e.good else "bad",
-                started=b.now,
-                stopped=b.now,
-            )
-            b.end(RunStatus.GOOD if e.good else RunStatus.BAD, "" if e.good else f"ended by {e.tag}")
-        elif node.type == "data":
-            b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
-            b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})
         else:
-            nr = b.run.node(node.id)
-            if nr.status is NodeStatus.RUNNING:
-                continue  # already running: one instance per node and run
-            opts = merge_opts(inputs, dict(node.opts))
-            b.set_node(
-                node.id,
-                status=NodeStatus.RUNNING,
-                result="",
-                exit_status=None,
-                started=b.now,
-                stopped=None,
-                attempts=1,
-                inputs=opts,
-                reason="",
-            )
-            b.emit(ev.SYS_NODE_START, node.id)
-            b.starts.append(Start(node.id, opts))
+            _start(b, node, inputs, e.good, e.tag)
+
+
+def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: str = "") -> None:
+    """A task reached by an event: end the run, open a data gate, or start the task."""
+    if node.type == "end":
+        b.set_node(
+            node.id,
+            status=NodeStatus.FINISHED,
+            result="good" if good else "bad",
+            started=b.now,
+            stopped=b.now,
+        )
+        b.end(RunStatus.GOOD if good else RunStatus.BAD, "" if good else f"ended by {tag}")
+    elif node.type == "data":
+        b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
+        b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})
+    elif b.run.node(node.id).status is not NodeStatus.RUNNING:  # one instance per node and run
+        # a partial re-run's first node gets exactly the inputs it had (its own opts are in them)
+        opts = dict(inputs) if b.run.from_node == node.id else merge_opts(dict(inputs), dict(node.opts))
+        b.set_node(
+            node.id,
+            status=NodeStatus.RUNNING,
+            result="",
+            exit_status=None,
+            started=b.now,
+            stopped=None,
+            attempts=1,
+            inputs=opts,
+            reason="",
+            tries=(),
+        )
+        b.emit(ev.SYS_NODE_START, node.id)
+        b.starts.append(Start(node.id, opts))
 
 
 def _merge(b: _Builder, node: Node, e: Event) -> None:

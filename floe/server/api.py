@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from floe.hub.flowfile import FlowFileError
 from floe.model.flow import Flow
 from floe.model.form import FormError
+from floe.model.policy import Rejected
+from floe.model.run import Run
 from floe.server.auth import COOKIE, Sessions, same
 from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
 from floe.server.context import Context
@@ -210,6 +212,8 @@ async def push_data(request: Request) -> Response:
         raise ApiError(404, str(e).strip("'\"")) from e
     except FlowFileError as e:
         raise ApiError(422, str(e)) from e
+    except Rejected as e:
+        raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
     return JSONResponse({"run_id": new_id}, status_code=202)
 
 
@@ -252,3 +256,85 @@ async def hosts(request: Request) -> Response:
     return JSONResponse(
         {"hosts": [me, *({**p.view(), "lock_host": p.address == lock} for p in c.hub.cluster.peers)]}
     )
+
+
+async def rerun(request: Request) -> Response:
+    found = await _locate(request)
+    run_id, from_node = request.path_params["run"], request.query_params.get("from", "")
+    if found.peer is not None:
+        query = f"?from={from_node}" if from_node else ""
+        status, doc = await peer_call(found.peer, "POST", f"/runs/{run_id}/rerun{query}", {})
+        if status != 202:
+            raise ApiError(status, doc.get("error", "cannot re-run"), **_extra(doc))
+        return JSONResponse(doc, status_code=202)
+    if found.run is None:
+        raise ApiError(502, "the run's exec host is unreachable")
+    return JSONResponse(await rerun_here(ctx(request), found.run, from_node), status_code=202)
+
+
+async def rerun_here(c: Context, old: Run, from_node: str) -> dict[str, Any]:
+    if not old.status.ended:
+        raise ApiError(409, f"run {old.run_id} has not ended: cancel it first")
+    try:
+        new_id = await c.hub.rerun(old, from_node)
+    except LookupError as e:
+        raise ApiError(400, str(e).strip("'\""), field="from") from e
+    except Rejected as e:
+        raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
+    return {"run_id": new_id, "rerun_of": old.run_id, "from": from_node}
+
+
+def _extra(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: doc[k] for k in ("field", "policy") if k in doc}
+
+
+def _scope(c: Context, data: dict[str, Any]) -> str:
+    flow = data.get("flow") or "*"
+    if not isinstance(flow, str):
+        raise ApiError(400, "flow must be a flow id", field="flow")
+    if flow != "*":
+        _flow(c, flow)
+    return flow
+
+
+async def stop_switch(request: Request, *, on: bool, here_only: bool = False) -> dict[str, Any]:
+    """Stop (or resume) dispatch of one flow or all, on this host and, unless `here_only`, on
+    every peer; `cancel: true` also cancels the active runs it covers."""
+    c = ctx(request)
+    data = await body(request)
+    scope = _scope(c, data)
+    reason = data.get("reason") or "stopped from the API"
+    if not isinstance(reason, str):
+        raise ApiError(400, "reason must be a string", field="reason")
+    cancelled: list[str] = []
+    if on:
+        c.hub.stop(scope, reason)
+        if data.get("cancel") is True:
+            for r in list(c.hub.runs.values()):
+                if r.phase == "active" and scope in ("*", r.flow.id) and r.exec_host == c.hub.host.id:
+                    await c.hub.cancel(r.run_id, f"cancelled by the stop switch: {reason}")
+                    cancelled.append(r.run_id)
+    else:
+        c.hub.go(scope)
+    await c.hub.store.flush()
+    out: dict[str, Any] = {"stopped": dict(c.hub.stopped), "cancelled": cancelled}
+    if not here_only:
+        path = "/stop" if on else "/go"
+        got, missing = await c.hub.cluster.gather(lambda p: p.client.call("POST", path, data))
+        out["hosts"] = sorted([c.hub.host.id, *(p.id for p, _ in got)])
+        gone = [*missing, *(p for p in c.hub.cluster.peers if not p.online)]
+        out["unreachable"] = sorted({p.id or p.address for p in gone})
+        out["cancelled"] += [x for _, (_, doc) in got for x in (doc or {}).get("cancelled", [])]
+    return out
+
+
+async def stop(request: Request) -> Response:
+    return JSONResponse(await stop_switch(request, on=True))
+
+
+async def go(request: Request) -> Response:
+    return JSONResponse(await stop_switch(request, on=False))
+
+
+async def stopped(request: Request) -> Response:
+    return JSONResponse({"stopped": dict(ctx(request).hub.stopped)})

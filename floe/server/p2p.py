@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 from floe.hub.messages import Wake
 from floe.model.codec import run_from_doc
 from floe.model.form import FormError
-from floe.server.api import before_param, body, ctx, int_param
+from floe.server.api import before_param, body, ctx, int_param, rerun_here, stop_switch
 from floe.server.cluster_view import local_runs
 from floe.server.errors import ApiError
 from floe.server.views import run_detail
@@ -145,6 +145,25 @@ async def active(request: Request) -> Response:
     )
 
 
+async def rerun(request: Request) -> Response:
+    _admin_only(request)
+    c = ctx(request)
+    old = await c.hub.find(request.path_params["run"])
+    if old is None:
+        raise ApiError(404, f"no run {request.path_params['run']} here")
+    return JSONResponse(await rerun_here(c, old, request.query_params.get("from", "")), status_code=202)
+
+
+async def stop(request: Request) -> Response:
+    _admin_only(request)
+    return JSONResponse(await stop_switch(request, on=True, here_only=True))
+
+
+async def go(request: Request) -> Response:
+    _admin_only(request)
+    return JSONResponse(await stop_switch(request, on=False, here_only=True))
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/hello", hello),
@@ -157,6 +176,9 @@ def routes() -> list[BaseRoute]:
         Route("/runs/{run}/ended", ended, methods=["POST"]),
         Route("/wake", wake, methods=["POST"]),
         Route("/active", active),
+        Route("/runs/{run}/rerun", rerun, methods=["POST"]),
+        Route("/stop", stop, methods=["POST"]),
+        Route("/go", go, methods=["POST"]),
         Route("/locks", lock, methods=["POST"]),
         Route("/locks/{run}", unlock, methods=["DELETE"]),
     ]

@@ -87,6 +87,7 @@ def run_detail(r: Run) -> dict[str, Any]:
                 "started": nr.started,
                 "stopped": nr.stopped,
                 "attempts": nr.attempts,
+                "tries": [dict(t) for t in nr.tries],
                 "reason": nr.reason,
                 **({"waits": list(nr.waits)} if n.wait else {}),
                 **(
@@ -100,6 +101,8 @@ def run_detail(r: Run) -> dict[str, Any]:
         **run_summary(r),
         "name": f"{r.flow.name} {r.run_id}",
         "values": dict(r.values),
+        "rerun_of": r.rerun_of,
+        "from_node": r.from_node,
         "nodes": nodes,
         "levels": levels(r.flow),
         "edges": [{"from": a, "to": b, "tag": t} for a, b, t in edges(r.flow)],

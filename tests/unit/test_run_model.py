@@ -181,3 +181,25 @@ def test_recover_fails_interrupted_and_keeps_waiting_gates() -> None:
 def test_run_document_round_trip() -> None:
     s = done(start(flow_of(SIGN_OFF), {"who": "x"}).run, "build")
     assert run_from_doc(run_doc(s.run)) == s.run
+
+
+def test_rerun_from_a_node_keeps_what_came_before_it() -> None:
+    f = flow_of("""
+      - {id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+      - {id: side, listen: task.a.good, type: exec, opts: {cmd: "true"}}
+      - {id: b, listen: task.side.good, type: exec, opts: {cmd: "false"}}
+      - {id: both, class: merge, type: all, wait: [task.b.good, task.side.good]}
+      - {id: done, listen: merge.both.good, type: end}
+""")
+    s = done(done(start(f, {"who": "x"}).run, "a").run, "side")
+    old = done(s.run, "b", 1).run
+    assert old.status is RunStatus.BAD
+    pend = rm.rerun(old, "h1-2", "b", 10.0).run
+    assert pend.rerun_of == "h1-1" and dict(pend.values) == {"who": "x"}
+    assert pend.node("a") == old.node("a") and pend.node("both").waits == ("task.side.good",)
+    s = rm.activate(pend, "h1", 11.0)
+    assert started(s) == ["b"] and s.starts[0].opts == old.node("b").inputs
+    s = done(s.run, "b", 0)
+    assert s.run.status is RunStatus.GOOD and "merge.both.good" in tags(s)
+    with pytest.raises(LookupError):
+        rm.rerun(old, "h1-3", "done", 12.0)  # never reached
