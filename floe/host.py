@@ -37,7 +37,15 @@ class Settings:
 
 async def serve(config: HostConfig, settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn returns), then stop the hub and close the store."""
-    store = open_store(config.common.store_type, Path(config.common.store_root) / "store")
+    c = config.common
+    store = open_store(
+        c.store_type,
+        Path(c.store_root) / "store",
+        bucket=c.s3_bucket,
+        prefix=c.s3_prefix,
+        endpoint=c.s3_endpoint,
+        region=c.s3_region,
+    )
     await store.open()
     host, _, port = settings.bind.rpartition(":")
     address = f"{'https' if settings.cert else 'http'}://{host or '127.0.0.1'}:{port}"

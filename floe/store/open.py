@@ -9,10 +9,28 @@ from floe.store.local import LocalStore
 from floe.store.memory import MemoryStore
 
 
-def open_store(store_type: str, root: Path) -> RunStore:
-    """A new, not yet opened store: `memory`, or `local` (SQLite under `root`); await its `open()`."""
+def open_store(
+    store_type: str,
+    root: Path,
+    *,
+    bucket: str = "",
+    prefix: str = "",
+    endpoint: str = "",
+    region: str = "",
+) -> RunStore:
+    """A new, not yet opened store; await its `open()`.
+
+    `memory`; `local` (SQLite under `root`); `s3`: the local store under `root` plus archived runs in
+    `bucket` (under `prefix`, at `endpoint` if not AWS's own, in `region`; credentials from the usual
+    AWS settings)."""
     if store_type == "memory":
         return MemoryStore()
     if store_type == "local":
         return LocalStore(root)
+    if store_type == "s3":
+        if not bucket:
+            raise ValueError("store type s3 needs a bucket (s3-bucket)")
+        from floe.store.s3 import S3Store  # boto3 is imported only by hosts that use it
+
+        return S3Store(LocalStore(root), bucket=bucket, prefix=prefix, endpoint=endpoint, region=region)
     raise ValueError(f"unknown store type {store_type}")
