@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per host-to-host call is noise
     conf = ns.conf
     if conf == DEFAULT_CONF and not Path(conf).exists():
         conf = str(Path(__file__).with_name(DEFAULT_CONF))  # the embedded demo

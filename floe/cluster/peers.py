@@ -155,6 +155,8 @@ class Cluster:
     # ---- resource reservations ---------------------------------------------------------------
     async def acquire(self, run_id: str, tags: Iterable[str]) -> str:
         """Reserve the tags for a run on this host: "" when reserved, else why not."""
+        if not tags:
+            return ""
         if self.locks is not None:
             return self.locks.acquire(run_id, self.host_id, tags)
         assert self.lock_client is not None

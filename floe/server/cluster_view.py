@@ -77,6 +77,9 @@ async def locate(hub: Hub, run_id: str) -> Located:
     for peer, detail in got:
         if detail is not None:
             return Located(peer=peer, detail=detail)
+    run = await hub.find(run_id)  # it may have been handed to us while we asked around
+    if run is not None:
+        return Located(run=run)
     if host:  # handed to a host that does not answer: say what we last knew
         stale = next((r for r in await hub.moved() if r.run_id == run_id), None)
         if stale is not None:

@@ -522,10 +522,20 @@ class S3Store:
 
     # ---- reads: local first, then S3 with a deadline, falling back to local ----------------------
 
-    async def get_run(self, run_id: str) -> Doc | None:
+    async def _held_here(self, run_id: str) -> Doc | None:
+        """The local document, unless it only says the run was handed to another host (`moved`):
+        that host archives it to the shared bucket, which then has the real record."""
         doc = await self.local.get_run(run_id)
-        if doc is not None:
-            return doc
+        return None if doc is not None and doc.get("phase") == "moved" else doc
+
+    async def get_run(self, run_id: str) -> Doc | None:
+        local = await self.local.get_run(run_id)
+        if local is not None and local.get("phase") != "moved":
+            return local
+        found = await self._archived(run_id)
+        return found if found is not None else local
+
+    async def _archived(self, run_id: str) -> Doc | None:
         self._check_open()
         cached = self._runs.get(run_id)
         if cached is not None:
@@ -581,13 +591,13 @@ class S3Store:
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[Doc]:
         here = await self.local.events(run_id, after_seq)
-        if here or await self.local.get_run(run_id) is not None:
+        if here or await self._held_here(run_id) is not None:
             return here
         return [_doc(r.doc) for r in await self._remote_events(run_id) if r.seq > after_seq]
 
     async def node_log(self, run_id: str, node_id: str) -> list[str]:
         here = await self.local.node_log(run_id, node_id)
-        if here or await self.local.get_run(run_id) is not None:
+        if here or await self._held_here(run_id) is not None:
             return here
         rows = await self._remote_events(run_id)
         lines = (log_line(r.doc) for r in rows if r.node == node_id and r.tag == NODE_UPDATE)
