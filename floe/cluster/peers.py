@@ -131,6 +131,10 @@ class Cluster:
     def views(self) -> list[HostView]:
         return [HostView(p.id, p.tags, p.online, p.active) for p in self.peers if p.id]
 
+    def unreachable(self, missing: Iterable[Peer] = ()) -> list[str]:
+        """Names of the peers that are offline or did not answer (`missing`)."""
+        return sorted({p.id or p.address for p in (*missing, *(p for p in self.peers if not p.online))})
+
     def online(self) -> list[Peer]:
         return [p for p in self.peers if p.online and p.id]
 

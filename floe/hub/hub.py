@@ -43,6 +43,7 @@ from floe.store.base import RunStore
 
 log = logging.getLogger(__name__)
 STOP_FILE = "stop-file"  # the stop switch's scope while the stop file exists
+AUDIT = "_audit"  # the stream of audit entries in the store's events
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class Hub:
         self._counter = 0
         self.stopped: dict[str, str] = {}  # "*" or a flow id -> why dispatch is stopped
         self._buckets: dict[str, dict[str, Bucket]] = {}  # flow -> its policies' token buckets
+        self._audit_seq = 0
         self._offering: dict[str, str] = {}  # pend -> the host it is being handed to ("" for us)
         self._pinned: dict[str, str] = {}  # pend -> host that may have taken it: offer only there
         self._dispatching = False
@@ -98,7 +100,7 @@ class Hub:
     def post(self, msg: Message) -> None:
         self.queue.put_nowait(msg)
 
-    async def trigger(self, flow: Flow, trigger_id: str, values: Mapping[str, Any]) -> str:
+    async def trigger(self, flow: Flow, trigger_id: str, values: Mapping[str, Any], by: str = "") -> str:
         """Validate `values` against the trigger's form and create a pend; returns its run id once
         the pend is durable. Raises LookupError (no such trigger), FormError (bad value) or
         FlowFileError (its flow-file cannot be had: nothing starts)."""
@@ -109,15 +111,15 @@ class Hub:
         flow = await self.flow_files.resolve(flow)
         merged = {k: v for k, v in trig.opts.items() if k != "form"} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.post(Trigger(flow, trigger_id, merged, reply))
+        self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
         run_id = await reply
         await self.store.flush()
         return run_id
 
-    async def rerun(self, old: Run, from_node: str = "") -> str:
+    async def rerun(self, old: Run, from_node: str = "", by: str = "") -> str:
         """A new run of `old`'s exact snapshot and values (from `from_node` on, when given)."""
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.post(Rerun(old, from_node, reply))
+        self.post(Rerun(old, from_node, reply, by))
         run_id = await reply
         await self.store.flush()
         return run_id
@@ -142,15 +144,49 @@ class Hub:
                 return f"dispatch stopped: {self.stopped[scope]}"
         return ""
 
-    async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any]) -> None:
+    async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any], by: str = "") -> None:
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.post(Answer(run_id, node_id, values, reply))
+        self.post(Answer(run_id, node_id, values, reply, by))
         await reply
 
-    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> None:
+    async def cancel(self, run_id: str, reason: str = "cancelled by user", by: str = "") -> None:
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.post(Cancel(run_id, reason, reply))
+        self.post(Cancel(run_id, reason, reply, by))
         await reply
+
+    def record(
+        self, by: str, action: str, flow: str = "", run_id: str = "", detail: str = ""
+    ) -> dict[str, Any]:
+        """Add an entry to this host's audit trail (kept in the store) and return it."""
+        self._audit_seq += 1
+        entry = {
+            "at": self.clock(),
+            "by": by or "?",
+            "action": action,
+            "flow": flow,
+            "run_id": run_id,
+            "detail": detail,
+            "host": self.host.id,
+            "seq": self._audit_seq,
+        }
+        self.store.put_kv("audit-seq", self._audit_seq)
+        self.store.append_event(
+            {
+                "run_id": AUDIT,
+                "flow": flow,
+                "seq": self._audit_seq,
+                "tag": "audit",
+                "source_node": "",
+                "good": True,
+                "opts": entry,
+                "at": entry["at"],
+            }
+        )
+        log.info("audit: %s %s %s %s", entry["by"], action, run_id or flow, detail)
+        return entry
+
+    async def audit_trail(self, after: int = 0) -> list[dict[str, Any]]:
+        return [dict(e["opts"]) for e in await self.store.events(AUDIT, after)]
 
     async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run]:
         docs = await self.store.list_runs(phase="archive", flow=flow_id, limit=limit, before=before)
@@ -237,25 +273,32 @@ class Hub:
             case NodeDone(run_id, node_id, status, opts, error):
                 if (run := self.runs.get(run_id)) is not None and run_id not in self._cancelling:
                     self._apply(rm.node_done(run, node_id, status, opts, error, now))
-            case Trigger(flow, trigger, values, reply):
+            case Trigger(flow, trigger, values, reply, by):
                 self._admit(flow, trigger, values, now)
-                run_id = self._next_id()
-                self._apply(rm.new_pend(run_id, flow, trigger, values, now))
-                self._dispatch()
-                reply.set_result(run_id)
-            case Rerun(old, from_node, rerun_reply):
+                step = rm.new_pend(self._next_id(), flow, trigger, values, now)
+                self._new(step, self.record(by, "trigger", flow.id, step.run.run_id, trigger))
+                reply.set_result(step.run.run_id)
+            case Rerun(old, from_node, rerun_reply, by):
                 self._admit(old.flow, old.trigger, old.values, now)
                 step = rm.rerun(old, self._next_id(), from_node, now)
-                self._apply(step)
-                self._dispatch()
+                detail = f"re-run of {old.run_id}" + (f" from {from_node}" if from_node else "")
+                self._new(step, self.record(by, "rerun", old.flow.id, step.run.run_id, detail))
                 rerun_reply.set_result(step.run.run_id)
-            case Answer(run_id, node_id, values, answer_reply):
+            case Answer(run_id, node_id, values, answer_reply, by):
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
-                self._apply(rm.answer(run, node_id, values, now))
+                step = rm.answer(run, node_id, values, now)
+                entry = self.record(
+                    by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
+                )
+                self._apply(replace(step, run=rm.audited(step.run, entry)))
                 answer_reply.set_result(None)
-            case Cancel(run_id, reason, cancel_reply):
+            case Cancel(run_id, reason, cancel_reply, by):
+                if (run := self.runs.get(run_id)) is not None:
+                    self.runs[run_id] = rm.audited(
+                        run, self.record(by, "cancel", run.flow.id, run_id, reason)
+                    )
                 self._cancel(run_id, reason, now)
                 cancel_reply.set_result(None)
             case Stopped(run_id, reason):
@@ -270,6 +313,11 @@ class Hub:
                 self._reserved(run_id, reason)
             case Wake():
                 self._dispatch()
+
+    def _new(self, step: Step, entry: dict[str, Any]) -> None:
+        """Keep a new pend (with its first audit entry) and dispatch it at once."""
+        self._apply(replace(step, run=rm.audited(step.run, entry)))
+        self._dispatch()
 
     def _next_id(self) -> str:
         self._counter += 1
@@ -508,6 +556,7 @@ class Hub:
         """Load the pending and active runs of this host and resolve every interrupted one."""
         self._counter = int(await self.store.get_kv(f"counter/{self.host.id}") or 0)
         self.stopped = dict(await self.store.get_kv("stop") or {})
+        self._audit_seq = int(await self.store.get_kv("audit-seq") or 0)
         now = self.clock()
         for doc in reversed(await self.store.list_runs(phase="pending")):
             run = run_from_doc(doc)

@@ -19,6 +19,7 @@ class Trigger:
     trigger: str
     values: Mapping[str, Any]
     reply: asyncio.Future[str]
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Rerun:
     old: Run
     from_node: str
     reply: asyncio.Future[str]
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class Answer:
     node_id: str
     values: Mapping[str, Any]
     reply: asyncio.Future[None]
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class Cancel:
     run_id: str
     reason: str
     reply: asyncio.Future[None]
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)

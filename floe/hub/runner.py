@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from floe.hub.messages import Line, Message, NodeDone
 from floe.model.flow import Flow
+from floe.model.mask import Masker
 from floe.model.run import Start
 from floe.nodes.base import NodeContext, NodeError
 from floe.nodes.registry import TASK_TYPES
@@ -31,7 +32,10 @@ def _fresh_dir(path: Path) -> None:
 
 
 class RunTasks:
-    """Starts the run's nodes in its own TaskGroup; cancelling `task` cancels (and kills) them all."""
+    """Starts the run's nodes in its own TaskGroup; cancelling `task` cancels (and kills) them all.
+
+    `secrets` are the values of `${secret:NAME}` in env entries; `masker` (by default one made from
+    `secrets`) masks them in every output line, reason and result opts before they leave here."""
 
     def __init__(
         self,
@@ -44,9 +48,13 @@ class RunTasks:
         fresh: bool,
         git_key: str = "",
         grace: float = 5.0,
+        secrets: Mapping[str, str] | None = None,
+        masker: Masker | None = None,
     ) -> None:
         self.run_id, self.flow, self.workspace, self.cache_dir = run_id, flow, workspace, cache_dir
         self.post, self.fresh, self.git_key, self.grace = post, fresh, git_key, grace
+        self.secrets: Mapping[str, str] = secrets if secrets is not None else {}
+        self.masker = masker if masker is not None else Masker(self.secrets.values())
         self.inbox: asyncio.Queue[Start] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
@@ -58,7 +66,8 @@ class RunTasks:
             log.error("<%s> cannot prepare workspace %s: %s", self.run_id, self.workspace, e)
             while True:  # every node fails with the reason instead of running
                 start = await self.inbox.get()
-                self.post(NodeDone(self.run_id, start.node_id, 1, {}, f"workspace {self.workspace}: {e}"))
+                why = self.masker.mask(f"workspace {self.workspace}: {e}")
+                self.post(NodeDone(self.run_id, start.node_id, 1, {}, why))
         async with asyncio.TaskGroup() as tg:
             while True:
                 start = await self.inbox.get()
@@ -70,8 +79,11 @@ class RunTasks:
         if start.delay:
             await asyncio.sleep(start.delay)
 
+        lines = self.masker.stream()  # one per node: a secret split across two lines is seen
+        mask = self.masker.mask
+
         def emit(line: str) -> None:
-            self.post(Line(self.run_id, node.id, line))
+            self.post(Line(self.run_id, node.id, lines.mask_line(line)))
 
         if start.attempt > 1:
             emit(f"attempt {start.attempt}")
@@ -86,6 +98,7 @@ class RunTasks:
             log=emit,
             git_key=self.git_key,
             grace=self.grace,
+            secrets=self.secrets,
         )
         execute = TASK_TYPES.get(node.type)
         if execute is None:
@@ -101,13 +114,13 @@ class RunTasks:
             )
         except NodeError as e:
             emit(str(e))
-            self.post(NodeDone(self.run_id, node.id, 1, {}, str(e)))
+            self.post(NodeDone(self.run_id, node.id, 1, {}, mask(str(e))))
         except Exception as e:  # a task boundary: a bug in a task type fails the node, not the host
-            log.exception("<%s> task %s crashed", self.run_id, node.id)
+            log.exception("<%s> task %s crashed", self.run_id, node.id)  # masked by floe.secrets
             emit(f"internal error: {e!r}")
-            self.post(NodeDone(self.run_id, node.id, 1, {}, f"internal error: {e!r}"))
+            self.post(NodeDone(self.run_id, node.id, 1, {}, mask(f"internal error: {e!r}")))
         else:
-            self.post(NodeDone(self.run_id, node.id, outcome.status, outcome.opts))
+            self.post(NodeDone(self.run_id, node.id, outcome.status, self.masker.mask_value(outcome.opts)))
 
 
 def _ensure_dir(path: Path) -> None:

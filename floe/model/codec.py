@@ -165,6 +165,7 @@ def run_doc(r: Run) -> dict[str, Any]:
         "seq": r.seq,
         "rerun_of": r.rerun_of,
         "from_node": r.from_node,
+        "audit": [dict(a) for a in r.audit],
         "nodes": [node_run_doc(n) for n in r.nodes.values()],
         "snapshot": flow_doc(r.flow),
     }
@@ -202,5 +203,6 @@ def run_from_doc(d: Mapping[str, Any]) -> Run:
         reason=d.get("reason", ""),
         seq=int(d.get("seq") or 0),
         rerun_of=d.get("rerun_of", ""),
+        audit=tuple(dict(a) for a in d.get("audit") or ()),
         from_node=d.get("from_node", ""),
     )

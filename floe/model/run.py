@@ -77,6 +77,7 @@ class Run:
     reason: str = ""  # why it is still pending, or why it ended as it did
     seq: int = 0  # seq of the run's last event
     rerun_of: str = ""  # the run this one re-runs
+    audit: tuple[Mapping[str, Any], ...] = ()  # who did what to this run: {at, by, action, detail}
     from_node: str = ""  # a partial re-run starts here, keeping the earlier results of the rest
 
     @property
@@ -151,6 +152,10 @@ def new_pend(run_id: str, flow: Flow, trigger: str, values: Mapping[str, Any], n
     b = _Builder(Run(run_id, flow, trigger, dict(values), created=now), now)
     b.emit(ev.SYS_STATE, source=trigger, opts={"action": "add-pend"})
     return b.step()
+
+
+def audited(run: Run, entry: Mapping[str, Any]) -> Run:
+    return replace(run, audit=(*run.audit, dict(entry)))
 
 
 def set_pending_reason(run: Run, reason: str) -> Run:

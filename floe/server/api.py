@@ -21,6 +21,12 @@ from floe.server.errors import ApiError
 from floe.server.views import flow_detail, flow_summary
 
 
+def who(request: Request) -> str:
+    """The user behind a request; host-to-host calls carry the original user in `by`."""
+    principal = request.scope.get("state", {}).get("principal")
+    return str(getattr(principal, "user", "")) or "?"
+
+
 def ctx(request: Request) -> Context:
     c: Context = request.app.state.floe
     return c
@@ -154,14 +160,16 @@ async def cancel(request: Request) -> Response:
     if view.get("status") in ("good", "bad", "cancelled"):
         raise ApiError(409, f"run {view['run_id']} already ended {view['status']}")
     if found.peer is not None:
-        status, doc = await peer_call(found.peer, "POST", f"/runs/{view['run_id']}/cancel", {})
+        status, doc = await peer_call(
+            found.peer, "POST", f"/runs/{view['run_id']}/cancel", {"by": who(request)}
+        )
         if status != 202:
             raise ApiError(status, doc.get("error", "cannot cancel"))
     elif found.run is None:
         raise ApiError(502, "the run's exec host is unreachable")
     else:
         try:
-            await ctx(request).hub.cancel(found.run.run_id)
+            await ctx(request).hub.cancel(found.run.run_id, by=who(request))
         except LookupError as e:
             raise ApiError(409, str(e).strip("'\"")) from e
     return JSONResponse({"run_id": view["run_id"], "cancelling": True}, status_code=202)
@@ -196,7 +204,7 @@ async def push_data(request: Request) -> Response:
     f = _flow(c, flow_id, ver)
     try:
         if run_id:
-            await _answer(c, f, run_id, form_id, values)
+            await _answer(c, f, run_id, form_id, values, who(request))
             return JSONResponse({"run_id": run_id, "ok": True})
         if not form_id:
             form_id = next((t.id for t in f.triggers if t.type == "data"), "")
@@ -205,7 +213,7 @@ async def push_data(request: Request) -> Response:
             raise ApiError(404, f"flow {f.id} has no trigger {form_id}", field="Form.ID")
         if trig.type != "data":
             raise ApiError(400, f"trigger {form_id} is a {trig.type} trigger, not data", field="Form.ID")
-        new_id = await c.hub.trigger(f, form_id, values)
+        new_id = await c.hub.trigger(f, form_id, values, by=who(request))
     except FormError as e:
         raise ApiError(400, str(e), field=e.field) from e
     except LookupError as e:
@@ -217,10 +225,10 @@ async def push_data(request: Request) -> Response:
     return JSONResponse({"run_id": new_id}, status_code=202)
 
 
-async def _answer(c: Context, f: Flow, run_id: str, node: str, values: dict[str, Any]) -> None:
+async def _answer(c: Context, f: Flow, run_id: str, node: str, values: dict[str, Any], by: str) -> None:
     """Answer a data task wherever its run executes."""
     if run_id in c.hub.runs:
-        await c.hub.answer(run_id, node, values)
+        await c.hub.answer(run_id, node, values, by)
         return
     found = await locate(c.hub, run_id)
     view = found.view()
@@ -229,10 +237,10 @@ async def _answer(c: Context, f: Flow, run_id: str, node: str, values: dict[str,
     if found.peer is None:
         if found.run is None:
             raise ApiError(502, "the run's exec host is unreachable")
-        await c.hub.answer(run_id, node, values)  # raises LookupError: not waiting
+        await c.hub.answer(run_id, node, values, by)  # raises LookupError: not waiting
         return
     status, doc = await peer_call(
-        found.peer, "POST", f"/runs/{run_id}/answer", {"node": node, "values": values}
+        found.peer, "POST", f"/runs/{run_id}/answer", {"node": node, "values": values, "by": by}
     )
     if status != 200:
         raise ApiError(
@@ -263,20 +271,22 @@ async def rerun(request: Request) -> Response:
     run_id, from_node = request.path_params["run"], request.query_params.get("from", "")
     if found.peer is not None:
         query = f"?from={from_node}" if from_node else ""
-        status, doc = await peer_call(found.peer, "POST", f"/runs/{run_id}/rerun{query}", {})
+        status, doc = await peer_call(
+            found.peer, "POST", f"/runs/{run_id}/rerun{query}", {"by": who(request)}
+        )
         if status != 202:
             raise ApiError(status, doc.get("error", "cannot re-run"), **_extra(doc))
         return JSONResponse(doc, status_code=202)
     if found.run is None:
         raise ApiError(502, "the run's exec host is unreachable")
-    return JSONResponse(await rerun_here(ctx(request), found.run, from_node), status_code=202)
+    return JSONResponse(await rerun_here(ctx(request), found.run, from_node, who(request)), status_code=202)
 
 
-async def rerun_here(c: Context, old: Run, from_node: str) -> dict[str, Any]:
+async def rerun_here(c: Context, old: Run, from_node: str, by: str) -> dict[str, Any]:
     if not old.status.ended:
         raise ApiError(409, f"run {old.run_id} has not ended: cancel it first")
     try:
-        new_id = await c.hub.rerun(old, from_node)
+        new_id = await c.hub.rerun(old, from_node, by)
     except LookupError as e:
         raise ApiError(400, str(e).strip("'\""), field="from") from e
     except Rejected as e:
@@ -297,11 +307,13 @@ def _scope(c: Context, data: dict[str, Any]) -> str:
     return flow
 
 
-async def stop_switch(request: Request, *, on: bool, here_only: bool = False) -> dict[str, Any]:
-    """Stop (or resume) dispatch of one flow or all, on this host and, unless `here_only`, on
+async def stop_switch(request: Request, *, on: bool, by: str) -> dict[str, Any]:
+    """Stop (or resume) dispatch of one flow or all, on this host and, unless asked by a peer, on
     every peer; `cancel: true` also cancels the active runs it covers."""
     c = ctx(request)
     data = await body(request)
+    here_only = "by" in data  # a peer forwarding the switch
+    by = str(data.get("by") or by)
     scope = _scope(c, data)
     reason = data.get("reason") or "stopped from the API"
     if not isinstance(reason, str):
@@ -309,31 +321,46 @@ async def stop_switch(request: Request, *, on: bool, here_only: bool = False) ->
     cancelled: list[str] = []
     if on:
         c.hub.stop(scope, reason)
+        c.hub.record(by, "stop", "" if scope == "*" else scope, "", reason)
         if data.get("cancel") is True:
             for r in list(c.hub.runs.values()):
                 if r.phase == "active" and scope in ("*", r.flow.id) and r.exec_host == c.hub.host.id:
-                    await c.hub.cancel(r.run_id, f"cancelled by the stop switch: {reason}")
+                    await c.hub.cancel(r.run_id, f"cancelled by the stop switch: {reason}", by)
                     cancelled.append(r.run_id)
     else:
         c.hub.go(scope)
+        c.hub.record(by, "go", "" if scope == "*" else scope)
     await c.hub.store.flush()
     out: dict[str, Any] = {"stopped": dict(c.hub.stopped), "cancelled": cancelled}
     if not here_only:
         path = "/stop" if on else "/go"
-        got, missing = await c.hub.cluster.gather(lambda p: p.client.call("POST", path, data))
+        forward = {**data, "by": by}
+        got, missing = await c.hub.cluster.gather(lambda p: p.client.call("POST", path, forward))
         out["hosts"] = sorted([c.hub.host.id, *(p.id for p, _ in got)])
-        gone = [*missing, *(p for p in c.hub.cluster.peers if not p.online)]
-        out["unreachable"] = sorted({p.id or p.address for p in gone})
+        out["unreachable"] = c.hub.cluster.unreachable(missing)
         out["cancelled"] += [x for _, (_, doc) in got for x in (doc or {}).get("cancelled", [])]
     return out
 
 
 async def stop(request: Request) -> Response:
-    return JSONResponse(await stop_switch(request, on=True))
+    return JSONResponse(await stop_switch(request, on=True, by=who(request)))
 
 
 async def go(request: Request) -> Response:
-    return JSONResponse(await stop_switch(request, on=False))
+    return JSONResponse(await stop_switch(request, on=False, by=who(request)))
+
+
+async def audit(request: Request) -> Response:
+    """The audit trail of the whole cluster, newest first (`limit`, default 100)."""
+    c = ctx(request)
+    limit = int_param(request, "limit", 100, 1, 10_000)
+    entries = await c.hub.audit_trail()
+    got, missing = await c.hub.cluster.gather(lambda p: p.client.call("GET", "/audit"))
+    for _, (_, doc) in got:
+        entries += doc["entries"]
+    entries.sort(key=lambda e: (-e["at"], e["host"], -e["seq"]))
+    partial = c.hub.cluster.unreachable(missing)
+    return JSONResponse({"entries": entries[:limit], "partial": partial})
 
 
 async def stopped(request: Request) -> Response:

@@ -50,8 +50,7 @@ async def cluster_runs(hub: Hub, flow_id: str, limit: int, before: float | None)
         out[s.pop("_list")].append(s)
     out["archive"] = out["archive"][:limit]
     out["next_before"] = out["archive"][-1]["created"] if len(out["archive"]) == limit else None
-    offline = [p for p in hub.cluster.peers if not p.online]
-    out["partial"] = sorted(p.id or p.address for p in (*missing, *offline))
+    out["partial"] = hub.cluster.unreachable(missing)
     return out
 
 

@@ -75,11 +75,11 @@ async def node_log(request: Request) -> Response:
 async def answer(request: Request) -> Response:
     _admin_only(request)
     data = await body(request)
-    node, values = data.get("node"), data.get("values")
+    node, values, by = data.get("node"), data.get("values"), str(data.get("by") or "?")
     if not isinstance(node, str) or not isinstance(values, dict):
         raise ApiError(400, "node (string) and values (object) are required")
     try:
-        await ctx(request).hub.answer(request.path_params["run"], node, values)
+        await ctx(request).hub.answer(request.path_params["run"], node, values, by)
     except FormError as e:
         raise ApiError(400, str(e), field=e.field) from e
     except LookupError as e:
@@ -90,7 +90,8 @@ async def answer(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     _admin_only(request)
     try:
-        await ctx(request).hub.cancel(request.path_params["run"])
+        by = str((await body(request)).get("by") or "?")
+        await ctx(request).hub.cancel(request.path_params["run"], by=by)
     except LookupError as e:
         raise ApiError(404, str(e).strip("'\"")) from e
     return JSONResponse({"cancelling": True}, status_code=202)
@@ -151,17 +152,23 @@ async def rerun(request: Request) -> Response:
     old = await c.hub.find(request.path_params["run"])
     if old is None:
         raise ApiError(404, f"no run {request.path_params['run']} here")
-    return JSONResponse(await rerun_here(c, old, request.query_params.get("from", "")), status_code=202)
+    by = str((await body(request)).get("by") or "?")
+    return JSONResponse(await rerun_here(c, old, request.query_params.get("from", ""), by), status_code=202)
 
 
 async def stop(request: Request) -> Response:
     _admin_only(request)
-    return JSONResponse(await stop_switch(request, on=True, here_only=True))
+    return JSONResponse(await stop_switch(request, on=True, by="?"))
 
 
 async def go(request: Request) -> Response:
     _admin_only(request)
-    return JSONResponse(await stop_switch(request, on=False, here_only=True))
+    return JSONResponse(await stop_switch(request, on=False, by="?"))
+
+
+async def audit(request: Request) -> Response:
+    _admin_only(request)
+    return JSONResponse({"entries": await ctx(request).hub.audit_trail()})
 
 
 def routes() -> list[BaseRoute]:
@@ -178,6 +185,7 @@ def routes() -> list[BaseRoute]:
         Route("/active", active),
         Route("/runs/{run}/rerun", rerun, methods=["POST"]),
         Route("/stop", stop, methods=["POST"]),
+        Route("/audit", audit),
         Route("/go", go, methods=["POST"]),
         Route("/locks", lock, methods=["POST"]),
         Route("/locks/{run}", unlock, methods=["DELETE"]),

@@ -102,6 +102,7 @@ def run_detail(r: Run) -> dict[str, Any]:
         "name": f"{r.flow.name} {r.run_id}",
         "values": dict(r.values),
         "rerun_of": r.rerun_of,
+        "audit": [dict(a) for a in r.audit],
         "from_node": r.from_node,
         "nodes": nodes,
         "levels": levels(r.flow),

@@ -153,3 +153,27 @@ def test_the_stop_file_halts_dispatch_while_it_exists(host: FloeHost) -> None:
     assert "disk maintenance" in host.run("chain", run_id)["pending_reason"]
     stop_file.unlink()
     assert host.wait_run("chain", run_id)["status"] in ("good", "bad")
+
+
+def test_audit_trail_per_run_and_for_the_host(host: FloeHost) -> None:
+    run_id = host.trigger("guarded")
+    host.wait_run("guarded", run_id, want={"waiting"})
+    host.push("guarded", "gate", {"ok": "yes"}, run=run_id)
+    host.wait_run("guarded", run_id)
+    rerun = host.post(f"/flows/guarded/runs/{run_id}/rerun").json()["run_id"]
+    host.post(f"/flows/guarded/runs/{rerun}/cancel")
+    host.wait_run("guarded", rerun)
+    host.post("/stop", {"reason": "audit me"})
+    host.post("/go", {})
+    trail = [(e["by"], e["action"], e["run_id"]) for e in host.get("/audit").json()["entries"]]
+    assert trail == [
+        ("admin", "go", ""),
+        ("admin", "stop", ""),
+        ("admin", "cancel", rerun),
+        ("admin", "rerun", rerun),
+        ("admin", "answer", run_id),
+        ("admin", "trigger", run_id),
+    ]
+    per_run = [(e["action"], e["detail"]) for e in host.run("guarded", run_id)["audit"]]
+    assert per_run == [("trigger", "go"), ("answer", "gate: ok")]
+    assert [e["action"] for e in host.run("guarded", rerun)["audit"]] == ["rerun", "cancel"]
