@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from floe.hub.stopfile import watch_stop_file
 from floe.server.app import build_app
 from floe.server.auth import Sessions
 from floe.server.context import Context
+from floe.server.reload import install_sighup
+from floe.store.crypto import KEYS_FILE, load_cipher
 from floe.store.open import open_store
-from floe.triggers.timer import run_timers
+from floe.triggers.service import run_triggers
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +38,11 @@ class Settings:
     key: str = ""
 
 
-async def serve(config: HostConfig, settings: Settings) -> None:
+async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, str] | None = None) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn returns), then stop the hub and close the store."""
     c = config.common
+    # run documents and events are encrypted at rest; the keys file is made on first start
+    cipher = None if c.store_type == "memory" else load_cipher(Path(c.store_root) / KEYS_FILE)
     store = open_store(
         c.store_type,
         Path(c.store_root) / "store",
@@ -45,6 +50,7 @@ async def serve(config: HostConfig, settings: Settings) -> None:
         prefix=c.s3_prefix,
         endpoint=c.s3_endpoint,
         region=c.s3_region,
+        cipher=cipher,
     )
     await store.open()
     host, _, port = settings.bind.rpartition(":")
@@ -54,7 +60,7 @@ async def serve(config: HostConfig, settings: Settings) -> None:
     )
     try:
         await cluster.start()
-        hub = Hub(HostInfo(settings.host_id, settings.tags), config, store, cluster=cluster)
+        hub = Hub(HostInfo(settings.host_id, settings.tags), config, store, cluster=cluster, secrets=secrets)
         cluster.on_change = lambda: hub.post(Wake())
         server = uvicorn.Server(
             uvicorn.Config(
@@ -72,12 +78,16 @@ async def serve(config: HostConfig, settings: Settings) -> None:
             background = [tg.create_task(hub.run())]
             await hub.ready.wait()
             background += [
-                tg.create_task(run_timers(hub)),
+                tg.create_task(run_triggers(hub)),
                 tg.create_task(cluster.run()),
                 tg.create_task(watch_stop_file(hub, Path(config.common.store_root) / "STOP")),
             ]
             log.info("host %s serving on %s", settings.host_id, settings.bind)
-            await server.serve()
+            remove_sighup = install_sighup(hub)
+            try:
+                await server.serve()
+            finally:
+                remove_sighup()
             for task in background:
                 task.cancel()
     finally:

@@ -70,3 +70,7 @@ class Report:
     def raise_if_failed(self) -> None:
         if self.failed:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line, p.severity != "error")))
+
+
+class FlowFileError(Exception):
+    """A flow-file could not be read or is not a valid flow: the trigger starts nothing."""

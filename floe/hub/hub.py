@@ -14,8 +14,9 @@ from typing import Any
 from floe.cluster.client import PeerError
 from floe.cluster.peers import Cluster, Peer
 from floe.config import HostConfig
+from floe.config.sources import SourceFlowFiles
 from floe.hub.broadcast import Broadcaster
-from floe.hub.flowfile import FlowFiles, LocalFlowFiles
+from floe.hub.flowfile import FlowFiles
 from floe.hub.messages import (
     Accept,
     Answer,
@@ -37,6 +38,7 @@ from floe.model.dispatch import Holder, HostView, place
 from floe.model.dispatch import conflict as conflict_here
 from floe.model.flow import Flow
 from floe.model.form import FormError, validate
+from floe.model.mask import Masker
 from floe.model.policy import Bucket, Rejected, admit
 from floe.model.run import Run, RunStatus, Step
 from floe.store.base import RunStore
@@ -65,8 +67,13 @@ class Hub:
         grace: float = 5.0,
         flow_files: FlowFiles | None = None,
         cluster: Cluster | None = None,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
-        self.flow_files: FlowFiles = flow_files or LocalFlowFiles()
+        self.secrets: Mapping[str, str] = dict(secrets or {})  # `${secret:NAME}` values; never logged
+        self.masker = Masker(self.secrets.values())
+        self.flow_files: FlowFiles = flow_files or SourceFlowFiles(
+            Path(config.common.store_root) / "flow_cache", config.common.git_key
+        )
         self.cluster = cluster or Cluster(host.id, "", (), config.common.base_url, "", store)
         self.host, self.config, self.store, self.clock, self.grace = host, config, store, clock, grace
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
@@ -109,7 +116,7 @@ class Hub:
             raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
         clean = validate(trig.fields, values)
         flow = await self.flow_files.resolve(flow)
-        merged = {k: v for k, v in trig.opts.items() if k != "form"} | clean
+        merged = {k: v for k, v in trig.opts.items() if k not in ("form", "secret")} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
         run_id = await reply
@@ -539,6 +546,8 @@ class Hub:
             fresh=fresh,
             git_key=self.config.common.git_key,
             grace=self.grace,
+            secrets=self.secrets,
+            masker=self.masker,
         )
         self._runners[run.run_id] = tasks
         tasks.task = self._tg.create_task(self._own(tasks))

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from floe.hub.flowfile import FlowFileError
+from floe.config.errors import FlowFileError
 from floe.model.flow import Flow
 from floe.model.form import FormError
 from floe.model.policy import Rejected
@@ -19,6 +19,7 @@ from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
 from floe.server.context import Context
 from floe.server.errors import ApiError
 from floe.server.views import flow_detail, flow_summary
+from floe.triggers.status import status_for
 
 
 def who(request: Request) -> str:
@@ -94,7 +95,11 @@ async def flows(request: Request) -> Response:
 async def flow(request: Request) -> Response:
     c = ctx(request)
     f = _flow(c, request.path_params["flow"])
-    return JSONResponse(flow_detail(f, [str(w) for w in c.hub.config.flow_warnings(f)]))
+    detail = flow_detail(f, [str(w) for w in c.hub.config.flow_warnings(f)])
+    states = status_for(c.hub).status_of(f.id, f.ver)
+    for t in detail["triggers"]:
+        t["status"] = states.get(t["id"])
+    return JSONResponse(detail)
 
 
 def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:

@@ -60,6 +60,19 @@ class Sessions:
         await self.store.flush()
 
 
+async def authenticate(conn: HTTPConnection, admin_token: str, sessions: Sessions) -> Principal | None:
+    """Who sent `conn`: the admin (by the `X-Floe-Auth` token) or a logged-in session; None if neither.
+
+    The middleware's own check, for handlers of public paths that decide themselves (webhooks)."""
+    token = conn.headers.get(HEADER, "")
+    if token and admin_token and same(token, admin_token):
+        return Principal("admin", "admin")
+    cookie = conn.cookies.get(COOKIE, "")
+    if cookie:
+        return await sessions.lookup(cookie)
+    return None
+
+
 class AuthMiddleware:
     """Rejects unauthenticated requests (401 JSON for the API, a redirect to login for pages)."""
 
@@ -74,13 +87,7 @@ class AuthMiddleware:
         self.app, self.admin_token, self.sessions, self.public = app, admin_token, sessions, public
 
     async def authenticate(self, conn: HTTPConnection) -> Principal | None:
-        token = conn.headers.get(HEADER, "")
-        if token and self.admin_token and same(token, self.admin_token):
-            return Principal("admin", "admin")
-        cookie = conn.cookies.get(COOKIE, "")
-        if cookie:
-            return await self.sessions.lookup(cookie)
-        return None
+        return await authenticate(conn, self.admin_token, self.sessions)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.public(scope["path"]):

@@ -1,66 +1,160 @@
 """The event stream: every event of this host as JSON, in order per run, filtered by run or flow.
 
-A client that connects with `?run=` first gets the run's stored events, then live ones. A client
-that stops reading is cut off when its bounded queue fills; the hub never waits for it.
+`?run=<id>` first replays the run's stored events (those after `?after=<seq>`, default all), then
+live ones, each exactly once. `?flow=<id>` and a bare `/ws` give live events only; `?tags=a,b` keeps
+only events with those exact tags (the replay too). Each client sits behind its own bounded queue:
+one that stops reading is closed (code 1013) when its queue fills or one frame stays unsent for
+`SEND_TIMEOUT` seconds; the hub never waits for a client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from floe.hub.broadcast import Subscription
+from floe.hub.broadcast import Filter, Subscription
 from floe.server.context import Context
 
+log = logging.getLogger(__name__)
 
-async def _pump(ws: WebSocket, sub: Subscription, run_id: str, sent: int) -> None:
-    while True:
-        e = await sub.queue.get()
-        if run_id and e["seq"] <= sent:
-            continue  # already sent from the store
-        await ws.send_json(e)
+QUEUE = 50_000  # events a client may fall behind (references to shared dicts: cheap) before it is dropped
+SEND_TIMEOUT = 10.0  # seconds one frame may stay unsent (a client that stopped reading)
+CLOSE_TIMEOUT = 2.0
+SLICE = 0.005  # seconds a client's pump may send without letting the rest of the host run
+SLOW = 1013  # "try again later": the client fell behind
+UNAUTHORIZED = 4401
+
+
+class Pump:
+    """Sends a subscription's events, skipping those the replay sent; tracks how long a send takes."""
+
+    def __init__(self, ws: WebSocket, sub: Subscription, run_id: str) -> None:
+        self.ws, self.sub, self.run_id = ws, sub, run_id
+        self.sent = 0  # seq of the last event of the run sent
+        self.since = 0.0  # monotonic start of the send in progress, 0 when idle
+        self.turn = time.monotonic()  # when this pump last let others run
+
+    async def send(self, event: dict[str, Any]) -> None:
+        self.since = time.monotonic()
+        await self.ws.send_json(event)
+        self.since = 0.0
+        if self.since - self.turn > SLICE:
+            # a send to a writable socket and a get from a non-empty queue never yield: without
+            # this, one busy client could hold the event loop for a whole queue's worth of events
+            await asyncio.sleep(0)
+            self.turn = time.monotonic()
+
+    async def replay(self, c: Context, after: int) -> None:
+        self.sent = after
+        for e in await c.hub.store.events(self.run_id, after):
+            if self.sub.accepts(e):
+                await self.send(e)
+            self.sent = e["seq"]
+
+    async def live(self) -> None:
+        while True:
+            e = await self.sub.queue.get()
+            if self.run_id and e["seq"] <= self.sent:
+                continue
+            await self.send(e)
+
+    async def stalled(self) -> None:
+        """Returns once a single send has been blocked for SEND_TIMEOUT."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.since and time.monotonic() - self.since >= SEND_TIMEOUT:
+                return
 
 
 async def _until_closed(ws: WebSocket) -> None:
     while (await ws.receive())["type"] != "websocket.disconnect":
-        pass
+        pass  # clients have nothing to say; their messages are ignored
+
+
+async def _first(*aws: Any) -> tuple[int, BaseException | None]:
+    """Run the awaitables until one finishes, cancel and reap the rest; the index of the first to
+    finish and its exception. (Not wait_for: in 3.11 it can swallow a cancellation.)"""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    first = min(tasks.index(t) for t in done)
+    return first, None if tasks[first].cancelled() else tasks[first].exception()
+
+
+def _abort(ws: WebSocket) -> None:
+    """Drop the TCP connection of a client that reads nothing, not even a close frame."""
+    transport = getattr(getattr(ws._send, "__self__", None), "transport", None)
+    if transport is not None and hasattr(transport, "abort"):
+        transport.abort()
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    if (
+        ws.application_state is not WebSocketState.CONNECTED
+        or ws.client_state is not WebSocketState.CONNECTED
+    ):
+        return
+    task = asyncio.ensure_future(ws.close(code=code, reason=reason))
+    done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
+    if not done:
+        task.cancel()
+        _abort(ws)
+    with contextlib.suppress(BaseException):
+        await task
+
+
+async def _serve(ws: WebSocket, c: Context, pump: Pump, after: int) -> bool:
+    """Replay, then forward live events until the client leaves; True if it was too slow."""
+    steps = [pump.replay(c, after)] if pump.run_id else []
+    for step in (*steps, pump.live()):
+        which, error = await _first(step, _until_closed(ws), pump.sub.dropped.wait(), pump.stalled())
+        if which >= 2:
+            return True  # its queue overflowed, or one send stalled
+        if which == 1 or error is not None:
+            return False  # it left
+    return False
+
+
+def filter_for(run_id: str, flow_id: str, tags: frozenset[str]) -> Filter:
+    def accepts(e: dict[str, Any]) -> bool:
+        return (
+            (not run_id or e["run_id"] == run_id)
+            and (not flow_id or e["flow"] == flow_id)
+            and (not tags or e["tag"] in tags)
+        )
+
+    return accepts
 
 
 async def stream(ws: WebSocket) -> None:
     c: Context = ws.app.state.floe
-    run_id = ws.query_params.get("run") or ""
-    flow_id = ws.query_params.get("flow") or ""
-
-    def accepts(e: dict[str, Any]) -> bool:
-        return (not run_id or e["run_id"] == run_id) and (not flow_id or e["flow"] == flow_id)
-
-    sub = c.hub.broadcast.subscribe(accepts)  # before the replay, so nothing falls between
+    q = ws.query_params
+    run_id, flow_id = q.get("run") or "", q.get("flow") or ""
+    try:
+        after = max(0, int(q.get("after") or 0))
+    except ValueError:
+        after = 0
+    tags = frozenset(t for t in (q.get("tags") or "").split(",") if t)
+    sub = c.hub.broadcast.subscribe(filter_for(run_id, flow_id, tags), maxsize=QUEUE)  # before the replay
+    slow = False
     try:
         await ws.accept()
-        sent = 0
-        if run_id:
-            for e in await c.hub.store.events(run_id):
-                await ws.send_json(e)
-                sent = e["seq"]
-        tasks = [
-            asyncio.ensure_future(_pump(ws, sub, run_id, sent)),
-            asyncio.ensure_future(_until_closed(ws)),
-            asyncio.ensure_future(sub.dropped.wait()),
-        ]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if sub.dropped.is_set():
-            await ws.close(code=1013, reason="too slow: fell behind the event stream")
-    except (WebSocketDisconnect, RuntimeError, OSError):
+        slow = await _serve(ws, c, Pump(ws, sub, run_id), after)
+    except (WebSocketDisconnect, OSError):
         pass
     finally:
         c.hub.broadcast.unsubscribe(sub)
-        with contextlib.suppress(RuntimeError):
-            await ws.close()
+    if slow:
+        log.warning("closed a websocket client that stopped reading (run=%r flow=%r)", run_id, flow_id)
+        await _close(ws, SLOW, "too slow: fell behind the event stream")
+    else:
+        await _close(ws, 1000, "")

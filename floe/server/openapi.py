@@ -1,0 +1,428 @@
+"""The OpenAPI 3.1 description of the HTTP API, written by hand and checked against real answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+S = dict[str, Any]
+
+RUN_STATUS = ["pending", "running", "waiting", "good", "bad", "cancelled"]
+NODE_STATUS = ["", "running", "waiting", "finished", "cancelled"]
+
+
+def ref(name: str) -> S:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(props: dict[str, S], required: list[str] | None = None, *, extra: bool = True) -> S:
+    """An object schema; every property is required unless `required` names them. Objects stay open
+    to new keys (clients must ignore what they do not know)."""
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+        "additionalProperties": extra,
+    }
+
+
+def arr(items: S) -> S:
+    return {"type": "array", "items": items}
+
+
+STR: S = {"type": "string"}
+INT: S = {"type": "integer"}
+NUM: S = {"type": "number"}
+BOOL: S = {"type": "boolean"}
+TIME: S = {"type": ["number", "null"], "description": "seconds since the epoch"}
+ANY_OBJ: S = {"type": "object", "additionalProperties": True}
+
+_RUN_SUMMARY = {
+    "run_id": STR,
+    "flow": STR,
+    "ver": INT,
+    "status": {"type": "string", "enum": RUN_STATUS},
+    "exec_host": STR,
+    "trigger": STR,
+    "created": NUM,
+    "started": TIME,
+    "ended": TIME,
+    "pending_reason": STR,
+    "reason": STR,
+}
+_FLOW_SUMMARY = {
+    "id": STR,
+    "ver": INT,
+    "name": STR,
+    "host_tags": arr(STR),
+    "resource_tags": arr(STR),
+    "triggers": arr(ref("Trigger")),
+}
+_EDGE = obj({"from": STR, "to": STR, "tag": STR})
+
+SCHEMAS: dict[str, S] = {
+    "Error": obj({"error": STR, "field": STR}, ["error"]),
+    "Health": obj({"host": STR, "tags": arr(STR), "ok": BOOL}),
+    "Login": obj({"user": STR, "password": STR}),
+    "Principal": obj({"user": STR, "role": STR}),
+    "LoggedOut": obj({"ok": BOOL}),
+    "Field": obj(
+        {
+            "id": STR,
+            "prompt": STR,
+            "type": {"type": "string", "enum": ["string", "int", "bool", "choice"]},
+            "required": BOOL,
+            "regex": {"type": ["string", "null"]},
+            "options": arr(STR),
+            "default": {"type": ["string", "integer", "boolean", "number", "null"]},
+        }
+    ),
+    "Form": obj({"title": STR, "fields": arr(ref("Field"))}),
+    "Trigger": obj({"id": STR, "name": STR, "type": STR, "form": ref("Form")}, ["id", "name", "type"]),
+    "FlowSummary": obj(_FLOW_SUMMARY),
+    "FlowList": obj({"flows": arr(ref("FlowSummary"))}),
+    "Task": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "class": {"type": "string", "enum": ["task", "merge"]},
+            "type": STR,
+            "listen": STR,
+            "wait": arr(STR),
+            "fields": arr(ref("Field")),
+        },
+        ["id", "name", "class", "type"],
+    ),
+    "Edge": _EDGE,
+    "FlowDetail": obj(
+        {
+            **_FLOW_SUMMARY,
+            "reuse_space": BOOL,
+            "flow_file": STR,
+            "tasks": arr(ref("Task")),
+            "levels": arr(arr(STR)),
+            "edges": arr(ref("Edge")),
+            "warnings": arr(STR),
+        }
+    ),
+    "RunSummary": obj(_RUN_SUMMARY),
+    "RunList": obj(
+        {
+            "pending": arr(ref("RunSummary")),
+            "active": arr(ref("RunSummary")),
+            "archive": arr(ref("RunSummary")),
+            "next_before": {"type": ["number", "null"], "description": "pass as `before` for the next page"},
+            "partial": {**arr(STR), "description": "hosts that did not answer: the lists may miss runs"},
+        },
+        ["pending", "active", "archive", "next_before"],
+    ),
+    "RunNode": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "class": STR,
+            "type": STR,
+            "status": {"type": "string", "enum": NODE_STATUS},
+            "result": {"type": "string", "enum": ["", "good", "bad", "error"]},
+            "exit_status": {"type": ["integer", "null"]},
+            "started": TIME,
+            "stopped": TIME,
+            "attempts": INT,
+            "tries": {**arr(ANY_OBJ), "description": "each earlier attempt of a retried task"},
+            "reason": STR,
+            "waits": arr(STR),
+            "values": ANY_OBJ,
+            "fields": arr(ref("Field")),
+        },
+        [
+            "id",
+            "name",
+            "class",
+            "type",
+            "status",
+            "result",
+            "exit_status",
+            "started",
+            "stopped",
+            "attempts",
+            "reason",
+        ],
+    ),
+    "RunDetail": obj(
+        {
+            **_RUN_SUMMARY,
+            "name": STR,
+            "values": ANY_OBJ,
+            "rerun_of": {"type": "string", "description": "the run this one re-runs, or empty"},
+            "from_node": {"type": "string", "description": "the node a partial re-run started from"},
+            "nodes": arr(ref("RunNode")),
+            "levels": arr(arr(STR)),
+            "edges": arr(ref("Edge")),
+        }
+    ),
+    "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),
+    "PushData": obj(
+        {
+            "Ref": obj({"ID": STR, "Ver": INT}, ["ID"]),
+            "Run": {"type": "string", "description": "answer a data task of this run instead of triggering"},
+            "Form": obj({"ID": STR, "Values": ANY_OBJ}, ["ID"]),
+        },
+        ["Ref", "Form"],
+    ),
+    "Triggered": obj({"run_id": STR}),
+    "Answered": obj({"run_id": STR, "ok": BOOL}),
+    "Host": obj(
+        {
+            "id": STR,
+            "address": STR,
+            "tags": arr(STR),
+            "online": BOOL,
+            "active_runs": INT,
+            "error": STR,
+            "last_seen": {"type": ["number", "null"]},
+            "lock_host": BOOL,
+        },
+        ["id", "address", "tags", "online", "active_runs"],
+    ),
+    "AuditEntry": obj(
+        {
+            "at": NUM,
+            "by": STR,
+            "action": STR,
+            "flow": STR,
+            "run_id": STR,
+            "detail": STR,
+            "host": STR,
+            "seq": INT,
+        }
+    ),
+    "Audit": obj({"entries": arr(ref("AuditEntry")), "partial": arr(STR)}, ["entries"]),
+    "Rerun": obj({"run_id": STR, "rerun_of": STR, "from": STR}),
+    "StopRequest": obj(
+        {
+            "flow": {"type": "string", "description": "a flow id, or * (default) for all"},
+            "reason": STR,
+            "cancel": {"type": "boolean", "description": "also cancel the active runs it covers"},
+        },
+        [],
+    ),
+    "Stopped": obj(
+        {
+            "stopped": {"type": "object", "additionalProperties": STR, "description": "scope -> reason"},
+            "cancelled": arr(STR),
+            "hosts": arr(STR),
+            "unreachable": arr(STR),
+        },
+        ["stopped"],
+    ),
+    "HostList": obj({"hosts": arr(ref("Host"))}),
+    "Event": obj(
+        {
+            "run_id": STR,
+            "flow": STR,
+            "source_node": STR,
+            "tag": STR,
+            "good": BOOL,
+            "opts": ANY_OBJ,
+            "seq": {"type": "integer", "description": "strictly increasing per run"},
+            "at": NUM,
+        }
+    ),
+}
+
+
+def _json(schema: str, description: str) -> S:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def _json_any() -> S:
+    return {"description": "JSON", "content": {"application/json": {"schema": ANY_OBJ}}}
+
+
+def _err(*codes: int) -> dict[str, S]:
+    text = {
+        400: "bad request (`field` names the bad input)",
+        401: "not authenticated",
+        404: "not found",
+        409: "conflict with the run's state",
+    }
+    return {str(c): _json("Error", text[c]) for c in codes}
+
+
+def _op(
+    summary: str,
+    responses: dict[str, S],
+    *,
+    params: Sequence[str] = (),
+    query: Sequence[S] = (),
+    body: str = "",
+    auth: bool = True,
+) -> S:
+    op: S = {"summary": summary, "responses": {**responses, **(_err(401) if auth else {})}}
+    ps = [{"name": p, "in": "path", "required": True, "schema": STR} for p in params] + list(query)
+    if ps:
+        op["parameters"] = ps
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    if not auth:
+        op["security"] = []
+    return op
+
+
+def _q(name: str, schema: S, description: str) -> S:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def spec(base: str) -> S:
+    """The document for an API mounted at `base` (e.g. /build/api)."""
+    run = f"{base}/flows/{{flow}}/runs/{{run}}"
+    text = {"description": "Prometheus text format", "content": {"text/plain": {"schema": STR}}}
+    ws = _op(
+        "Event stream (websocket upgrade): one JSON Event per text frame, in order per run",
+        {"101": {"description": "switching protocols; then Event messages (schema Event)"}},
+        query=[
+            _q("run", STR, "only this run: its stored events first, then live ones"),
+            _q("after", INT, "with run: replay only events with seq greater than this"),
+            _q("flow", STR, "only live events of this flow"),
+            _q("tags", STR, "comma-separated tags: only events with one of them"),
+        ],
+    )
+    ws["description"] = (
+        "Unauthenticated clients are closed with code 4401; clients that stop reading with 1013."
+    )
+    paths: dict[str, S] = {
+        "/healthz": {"get": _op("Host health", {"200": _json("Health", "this host")}, auth=False)},
+        "/metrics": {"get": _op("Prometheus metrics", {"200": text})},
+        "/ws": {"get": ws},
+        f"{base}/login": {
+            "post": _op(
+                "Log in; sets the floe-sesh cookie",
+                {"200": _json("Principal", "logged in"), **_err(400)},
+                body="Login",
+                auth=False,
+            )
+        },
+        f"{base}/logout": {
+            "post": _op("End the session of the floe-sesh cookie", {"200": _json("LoggedOut", "logged out")})
+        },
+        f"{base}/flows": {"get": _op("Flows of this cluster", {"200": _json("FlowList", "the flows")})},
+        f"{base}/flows/{{flow}}": {
+            "get": _op(
+                "One flow: tasks, triggers, graph",
+                {"200": _json("FlowDetail", "the flow"), **_err(404)},
+                params=["flow"],
+            )
+        },
+        f"{base}/flows/{{flow}}/runs": {
+            "get": _op(
+                "Pending, active and archived runs (archive paged, newest first)",
+                {"200": _json("RunList", "the runs"), **_err(400, 404)},
+                params=["flow"],
+                query=[
+                    _q("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "archive page size (50)"),
+                    _q("before", NUM, "archive runs created before this (a page's next_before)"),
+                ],
+            )
+        },
+        run: {
+            "get": _op(
+                "Run detail", {"200": _json("RunDetail", "the run"), **_err(404)}, params=["flow", "run"]
+            )
+        },
+        f"{run}/nodes/{{node}}/log": {
+            "get": _op(
+                "A node's output, one line per line",
+                {"200": {"description": "the log", "content": {"text/plain": {"schema": STR}}}, **_err(404)},
+                params=["flow", "run", "node"],
+            )
+        },
+        f"{run}/cancel": {
+            "post": _op(
+                "Cancel a pending or active run",
+                {"202": _json("Cancelling", "cancelling"), **_err(404, 409)},
+                params=["flow", "run"],
+            )
+        },
+        f"{run}/rerun": {
+            "post": _op(
+                "Re-run an ended run as a new run (with ?from=<node>: from that node on)",
+                {"202": _json("Rerun", "the new run"), **_err(400, 404, 409)},
+                params=["flow", "run"],
+                query=[_q("from", STR, "re-run from this node, keeping what ran before it")],
+            )
+        },
+        f"{base}/stop": {
+            "get": _op("The stop switches in force", {"200": _json("Stopped", "scopes stopped")}),
+            "post": _op(
+                "Stop dispatching new runs (of one flow or all) on every host",
+                {"200": _json("Stopped", "stopped"), **_err(400, 404)},
+                body="StopRequest",
+            ),
+        },
+        f"{base}/go": {
+            "post": _op(
+                "Lift a stop switch on every host",
+                {"200": _json("Stopped", "what stays stopped"), **_err(400, 404)},
+                body="StopRequest",
+            )
+        },
+        f"{base}/audit": {
+            "get": _op(
+                "Who did what (log in, trigger, cancel, re-run, stop), cluster-wide, newest first",
+                {"200": _json("Audit", "the audit trail"), **_err(400)},
+                query=[_q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "entries (100)")],
+            )
+        },
+        f"{base}/p2p/{{path}}": {
+            "get": {
+                **_op("Host-to-host calls (admin token only): not for clients", {"200": _json_any()}),
+                "x-internal": True,
+            },
+            "post": {
+                **_op("Host-to-host calls (admin token only): not for clients", {"200": _json_any()}),
+                "x-internal": True,
+            },
+        },
+        f"{base}/push/data": {
+            "post": _op(
+                "Trigger a data trigger, or (with Run) answer a data task of a run",
+                {
+                    "202": _json("Triggered", "a run was created"),
+                    "200": _json("Answered", "the task got the values"),
+                    **_err(400, 404),
+                },
+                body="PushData",
+            )
+        },
+        f"{base}/hosts": {
+            "get": _op("The cluster as this host sees it", {"200": _json("HostList", "hosts")})
+        },
+        f"{base}/openapi.json": {
+            "get": _op(
+                "This document",
+                {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": ANY_OBJ}}}},
+            )
+        },
+        f"{base}/metrics": {"get": _op("Prometheus metrics (same as /metrics)", {"200": text})},
+        f"{base}/ws": {"get": ws},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "floe", "version": "1", "description": "The HTTP API of a floe host."},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "X-Floe-Auth"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "floe-sesh"},
+            },
+        },
+        "security": [{"token": []}, {"session": []}],
+    }
+
+
+async def endpoint(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)

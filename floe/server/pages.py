@@ -1,0 +1,152 @@
+"""The dashboard's pages (`/app/...`): jinja2 shells that the ES modules under `/static/` fill in."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from floe.server.context import Context
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+TEMPLATES = HERE / "templates"
+
+# Pages load only same-origin scripts, styles and sockets; nothing inline, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _version() -> str:
+    """A short hash of the static assets, appended to their URLs so a new release is never stale."""
+    h = hashlib.sha256()
+    for p in sorted(STATIC.rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:10]
+
+
+VERSION = _version()
+
+
+class Static(StaticFiles):
+    """Static assets, revalidated on every use (cheap 304s) so modules never go stale."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"cache-control", b"no-cache"))
+                message["headers"].append((b"x-content-type-options", b"nosniff"))
+            await send(message)
+
+        await super().__call__(scope, receive, send_with_headers)
+
+
+def _ctx(request: Request) -> Context:
+    c: Context = request.app.state.floe
+    return c
+
+
+def render(request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
+    c = _ctx(request)
+    base = c.hub.config.common.base_url.rstrip("/") or "/build/api"
+    defaults: dict[str, Any] = {
+        "base": base,
+        "v": VERSION,
+        "host": c.hub.host.id,
+        "flow": "",
+        "run": "",
+        "authed": True,
+        "title": "floe",
+    }
+    html = env.get_template(template).render(**(defaults | values))
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/app/dash", status_code=302)
+
+
+async def login(request: Request) -> Response:
+    nxt = request.query_params.get("next", "")
+    if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
+        nxt = "/app/dash"  # only same-site paths: no open redirect
+    return render(request, "login.html", page="login", title="Log in", authed=False, next=nxt)
+
+
+async def dash(request: Request) -> Response:
+    return render(request, "dash.html", page="dash", title="Dashboard")
+
+
+async def flow(request: Request) -> Response:
+    flow_id = request.path_params["flow"]
+    f = _ctx(request).hub.config.flow(flow_id, None)
+    if f is None:
+        return not_found(request, f"There is no flow {flow_id!r}.")
+    return render(request, "flow.html", page="flow", title=f.name or f.id, flow=f.id, flow_name=f.name)
+
+
+async def run(request: Request) -> Response:
+    flow_id, run_id = request.path_params["flow"], request.path_params["run"]
+    r = await _ctx(request).hub.find(run_id)
+    if r is None or r.flow.id != flow_id:
+        return not_found(request, f"Flow {flow_id!r} has no run {run_id!r}.")
+    return render(
+        request,
+        "run.html",
+        page="run",
+        title=f"{r.flow.name or r.flow.id} {run_id}",
+        flow=flow_id,
+        run=run_id,
+        flow_name=r.flow.name or r.flow.id,
+    )
+
+
+def not_found(request: Request, message: str) -> HTMLResponse:
+    return render(request, "missing.html", status=404, page="missing", title="Not found", message=message)
+
+
+async def missing(request: Request) -> Response:
+    return not_found(request, f"Nothing lives at {request.url.path}.")
+
+
+async def favicon(request: Request) -> Response:
+    return FileResponse(
+        STATIC / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"}
+    )
+
+
+def page_routes() -> list[BaseRoute]:
+    return [
+        Route("/", home),
+        Route("/app", home),
+        Route("/app/", home),
+        Route("/app/login", login),
+        Route("/app/dash", dash),
+        Route("/app/flows/{flow}", flow),
+        Route("/app/flows/{flow}/runs/{run}", run),
+        Route("/app/{rest:path}", missing),
+        Route("/favicon.ico", favicon),
+        Mount("/static", app=Static(directory=STATIC), name="static"),
+    ]

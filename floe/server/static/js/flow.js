@@ -1,0 +1,109 @@
+// A flow: its data triggers' forms, its graph, and its pending, active and archived runs (paged).
+
+import { api, enc, showError, clearError } from "./api.js";
+import { h, put, debounce, ago, when, duration, runTime, pill, runUrl } from "./dom.js";
+import { dataForm } from "./forms.js";
+import { drawGraph } from "./graph.js";
+import { follow } from "./live.js";
+
+const PAGE = 20;
+const FLOW = document.body.dataset.flow;
+const state = { flow: null, runs: null, pages: [null], page: 0 };
+
+function triggerForms(flow) {
+  const box = document.getElementById("triggers");
+  if (!flow.triggers.length) return put(box, h("div", { class: "empty" }, "This flow has no triggers."));
+  put(box, flow.triggers.map((t) => {
+    const head = h("div", { class: "head" }, h("h3", {}, t.type === "data" ? (t.form.title || t.name) : t.name),
+      h("span", { class: "chip" }, `${t.type} · ${t.id}`));
+    if (t.type !== "data") {
+      return h("div", { class: "trigger", "data-trigger": t.id }, head,
+        h("p", { class: "muted" }, `Started by its ${t.type} trigger; no form.`));
+    }
+    const form = dataForm(t.form.fields, {
+      id: t.id,
+      label: "Run",
+      submit: async (values) => {
+        const res = await api("/push/data", { method: "POST",
+          body: { Ref: { ID: flow.id, Ver: flow.ver }, Form: { ID: t.id, Values: values } } });
+        location.assign(runUrl(flow.id, res.run_id));
+      },
+    });
+    return h("div", { class: "trigger", "data-trigger": t.id }, head, form);
+  }));
+}
+
+function graph(flow) {
+  const info = {};
+  for (const t of flow.triggers) info[t.id] = { name: t.name || t.id, kind: `trigger · ${t.type}` };
+  for (const n of flow.tasks) info[n.id] = { name: n.name || n.id, kind: n.class === "merge" ? `merge · ${n.type}` : n.type };
+  const g = drawGraph({ levels: flow.levels, edges: flow.edges, info });
+  g.update({});
+  put(document.getElementById("graph"), g.svg);
+}
+
+function row(r, { reason = false } = {}) {
+  const t = runTime(r);
+  return h("tr", { "data-run": r.run_id, "data-status": r.status },
+    h("td", {}, h("a", { href: runUrl(FLOW, r.run_id), class: "mono" }, r.run_id)),
+    h("td", {}, pill(r.status)),
+    h("td", { class: "mono" }, r.trigger),
+    reason ? h("td", { class: "reason-cell" }, r.pending_reason || "waiting to be placed")
+      : h("td", { title: when(r.started || r.created) }, ago(r.started || r.created)),
+    h("td", { class: "num" }, t === null ? "" : duration(t)),
+    reason ? null : h("td", { class: "muted" }, r.exec_host || ""));
+}
+
+function table(runs, { reason = false, empty }) {
+  if (!runs.length) return h("div", { class: "empty" }, empty);
+  return h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, "Run"), h("th", {}, "Status"), h("th", {}, "Trigger"),
+      h("th", {}, reason ? "Why it waits" : "Started"), h("th", { class: "num" }, "Duration"), reason ? null : h("th", {}, "Host"))),
+    h("tbody", {}, runs.map((r) => row(r, { reason }))));
+}
+
+function renderRuns() {
+  const runs = state.runs;
+  put(document.getElementById("active"), table(runs.active, { empty: "Nothing running." }));
+  put(document.getElementById("pending"), table(runs.pending, { reason: true, empty: "Nothing pending." }));
+  document.getElementById("active-count").textContent = String(runs.active.length);
+  document.getElementById("pending-count").textContent = String(runs.pending.length);
+  const newer = h("button", { class: "btn small", id: "newer", disabled: state.page === 0,
+    onclick: () => page(state.page - 1) }, "← Newer");
+  const older = h("button", { class: "btn small", id: "older", disabled: runs.next_before === null,
+    onclick: () => page(state.page + 1) }, "Older →");
+  put(document.getElementById("archive"), table(runs.archive, { empty: state.page ? "No older runs." : "No finished runs yet." }),
+    h("div", { class: "pager" }, h("span", { class: "muted" }, `Page ${state.page + 1}`), newer, older));
+}
+
+async function loadRuns() {
+  const before = state.pages[state.page];
+  const q = `limit=${PAGE}` + (before === null ? "" : `&before=${before}`);
+  state.runs = await api(`/flows/${enc(FLOW)}/runs?${q}`);
+  state.pages[state.page + 1] = state.runs.next_before;
+  clearError();
+  renderRuns();
+}
+
+async function page(n) {
+  state.page = Math.max(0, n);
+  try {
+    await loadRuns();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+export async function start() {
+  const refresh = debounce(() => loadRuns().catch(showError), 120);
+  follow({
+    query: () => `flow=${enc(FLOW)}&tags=sys.state,sys.end.all`,
+    onEvent: refresh,
+    onOpen: (again) => { if (again) refresh(); },
+  });
+  state.flow = await api(`/flows/${enc(FLOW)}`);
+  triggerForms(state.flow);
+  graph(state.flow);
+  await loadRuns();
+  setInterval(() => { if (state.runs && state.runs.active.length) renderRuns(); }, 1000);
+}

@@ -1,0 +1,28 @@
+// The login page: posts {user, password}; the API sets the floe-sesh cookie.
+
+import { api } from "./api.js";
+import { showErrors, clearErrors } from "./forms.js";
+
+export function start() {
+  const form = document.getElementById("login");
+  const button = form.querySelector("button");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    button.disabled = true;
+    try {
+      await api("/login", {
+        method: "POST",
+        login: false,
+        body: { user: form.elements.user.value.trim(), password: form.elements.password.value },
+      });
+      location.assign(form.dataset.next || "/app/dash");
+    } catch (err) {
+      showErrors(form, err.status === 401 ? new Error("Wrong user or password.") : err);
+      form.elements.password.select();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  form.elements[form.elements.user.value ? "password" : "user"].focus();
+}

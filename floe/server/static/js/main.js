@@ -1,0 +1,27 @@
+// Entry point: the header's logout button, then the page's own module.
+
+import { api, showError } from "./api.js";
+
+const logout = document.getElementById("logout");
+if (logout) {
+  logout.addEventListener("click", async () => {
+    try {
+      await api("/logout", { method: "POST", login: false });
+    } catch (err) {
+      if (err.status !== 401) showError(err);
+    }
+    location.assign("/app/login");
+  });
+}
+
+const pages = {
+  login: () => import("./login.js"),
+  dash: () => import("./dash.js"),
+  flow: () => import("./flow.js"),
+  run: () => import("./run.js"),
+};
+
+const load = pages[document.body.dataset.page];
+if (load) {
+  load().then((m) => m.start()).catch(showError);
+}
