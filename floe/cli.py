@@ -12,9 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from floe.config import ConfigError, HostConfig, load_config
+from floe.config import ConfigError, HostConfig
 from floe.config.lint import lint
+from floe.config.sources import load_config_source_sync
 from floe.host import Settings, serve
+from floe.model.mask import Masker
+from floe.secrets import SecretError, mask_logging, resolve_secrets
+from floe.store.errors import StoreError
 
 log = logging.getLogger("floe")
 DEFAULT_CONF = "default.yml"
@@ -58,12 +62,38 @@ def _admin_token(arg: str, config: HostConfig) -> str:
     return path.read_text().strip()
 
 
+def _hash_password() -> int:
+    """Read a password (twice at a terminal, once from a pipe) and print its hash for `users`."""
+    import getpass
+
+    from floe.server.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if password != getpass.getpass("again: "):
+            print("floe: the two passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("floe: an empty password is not allowed", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["lint"]:
         if len(args) < 2:
             sys.exit("usage: floe lint FILE...")
         sys.exit(lint(args[1:], sys.stdout))
+    if args[:1] == ["hash-password"]:
+        sys.exit(_hash_password())
+    if args[:1] == ["keys"]:
+        from floe.keys import main as keys_main
+
+        sys.exit(keys_main(args[1:]))
     ns = _parser().parse_args(args)
     logging.basicConfig(
         level=logging.DEBUG if ns.verbose else logging.INFO,
@@ -75,11 +105,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if conf == DEFAULT_CONF and not Path(conf).exists():
         conf = str(Path(__file__).with_name(DEFAULT_CONF))  # the embedded demo
     try:
-        config = load_config(conf)
+        config = load_config_source_sync(conf)
     except ConfigError as e:
         sys.exit(f"floe: bad config:\n{e}")
     except OSError as e:
         sys.exit(f"floe: cannot read config {ns.conf}: {e.strerror}")
+    try:
+        secrets = resolve_secrets(config.common.secrets)
+    except SecretError as e:
+        sys.exit(f"floe: cannot read secrets:\n{e}")
+    mask_logging(Masker(secrets.values()))  # before anything else is logged
     for w in config.warnings:
         log.warning("%s", w)
     settings = Settings(
@@ -90,5 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         cert=ns.pub_cert,
         key=ns.pub_key,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, settings, secrets))
+    except* StoreError as group:  # raised in the host's task group, or before it
+        sys.exit(f"floe: {group.exceptions[0]}")

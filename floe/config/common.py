@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from floe.config.keys import COMMON_KEYS, STORE_TYPES
 from floe.config.reader import Section
+from floe.config.secrets import SecretRef, parse_secrets
+from floe.config.users import User, parse_users
 
 DEFAULT_BASE_URL = "/build/api"
 DEFAULT_WORKSPACE_ROOT = "~/.floe"
@@ -28,6 +31,8 @@ class Common:
     s3_prefix: str = ""
     s3_endpoint: str = ""
     s3_region: str = ""
+    secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # name -> where its value comes from
+    users: tuple[User, ...] = ()
 
 
 def expand_path(path: str) -> tuple[str, str]:
@@ -81,6 +86,8 @@ def parse_common(sec: Section | None) -> Common:
         s3_prefix=sec.string("s3-prefix") or "",
         s3_endpoint=sec.string("s3-endpoint") or "",
         s3_region=sec.string("s3-region") or "",
+        secrets=parse_secrets(sec),
+        users=parse_users(sec),
     )
 
 

@@ -15,6 +15,10 @@ COMMON_KEYS = frozenset(
         "s3-prefix",
         "s3-endpoint",
         "s3-region",
+        # additions: users and their roles
+        "users",
+        # addition: secrets (docs/secrets.md)
+        "secrets",
     }
 )
 HOST_KEYS = frozenset({"common", "flows"})

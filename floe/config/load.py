@@ -13,6 +13,7 @@ from floe.config.errors import ConfigError, Problem, Report
 from floe.config.flows import parse_flow
 from floe.config.keys import FLOW_KEYS, HOST_KEYS
 from floe.config.reader import Section
+from floe.config.secrets import check_secret_refs
 from floe.config.yamlio import read_yaml
 from floe.model.flow import Flow
 
@@ -133,6 +134,7 @@ def _host(data: Any, report: Report) -> HostConfig | None:
     root.check_keys(HOST_KEYS, "a host config")
     common = parse_common(root.section("common"))
     flows = [f for _, sec in root.sections("flows") if (f := parse_flow(sec)) is not None]
+    check_secret_refs(root, common.secrets)
     seen: dict[tuple[str, int], list[Flow]] = defaultdict(list)
     for flow in flows:
         seen[(flow.id, flow.ver)].append(flow)

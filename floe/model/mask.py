@@ -11,6 +11,7 @@ MASK = "***"
 MIN_PIECE = 4  # shortest text masked as a piece of a secret: a line of it, a part split across lines
 MIN_MIDDLE = 8  # shortest whole line masked for being a middle part of a secret
 MIN_B64 = 8  # shortest base64 form masked (shorter ones would hit ordinary words)
+MIN_RUN = 12  # shortest part of a secret masked anywhere in a line (inside other text)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ARMOUR = re.compile(r"-----(BEGIN|END) [A-Z0-9 ]+-----")  # a PEM key's first and last lines: not secret
 
@@ -39,9 +40,10 @@ class Masker:
     Masked, in any text (`mask`): each secret; each line (stripped, of 4 characters or more) of a
     multi-line secret on its own; the base64 encodings of each secret, standard and urlsafe, with
     or without padding, and the parts of them that stay the same when the secret is encoded inside
-    a longer base64 stream (at least 8 characters). Overlapping occurrences of several secrets are
-    masked as one. A secret shorter than 4 characters is masked only as a whole word (not inside
-    a longer word), and not in base64. Empty secrets are ignored.
+    a longer base64 stream (at least 8 characters); any run of 12 characters or more of one of
+    those inside other text. Overlapping occurrences of several secrets are masked as one. A
+    secret shorter than 4 characters is masked only as a whole word (not inside a longer word),
+    and not in base64. Empty secrets are ignored.
 
     In a stream of output lines (`stream()`), also: a line ending with the first 4 or more
     characters of a secret (the line break may split it), a line starting with its last 4 or more,
@@ -62,22 +64,41 @@ class Masker:
             pieces = [p.strip() for p in _LINE_BREAK.split(secret)]
             if len(pieces) > 1:
                 patterns.update(p for p in pieces if len(p) >= MIN_PIECE and not _ARMOUR.fullmatch(p))
-        # longest first: the first pattern found at a place is the longest there
-        self._patterns: tuple[str, ...] = tuple(sorted(patterns, key=lambda p: (-len(p), p)))
-        # an output line never holds a line break: the patterns a line can hold
-        self._line_patterns = tuple(p for p in self._patterns if not _LINE_BREAK.search(p))
+        ordered = sorted(patterns, key=lambda p: (-len(p), p))  # longest first
+        # an output line never holds a line break: the patterns a line can hold are indexed
+        self._multi = tuple(p for p in ordered if _LINE_BREAK.search(p))
+        lines = [p for p in ordered if not _LINE_BREAK.search(p)]
+        self._by_head: dict[str, list[str]] = {}  # first 4 characters -> the patterns, longest first
+        self._grams: dict[str, list[tuple[str, int]]] = {}  # any 4 characters -> (pattern, where)
+        self._tiny: dict[str, list[str]] = {}  # first 1-3 characters of a pattern of 4-6
+        for p in lines:
+            self._by_head.setdefault(p[:MIN_PIECE], []).append(p)
+            for j in range(len(p) - MIN_PIECE + 1):
+                self._grams.setdefault(p[j : j + MIN_PIECE], []).append((p, j))
+            if len(p) < 2 * MIN_PIECE - 1:
+                for t in range(1, MIN_PIECE):
+                    self._tiny.setdefault(p[:t], []).append(p)
+        heads = "|".join(re.escape(h) for h in sorted(self._by_head))
+        # every place where a pattern may start (a lookahead, so overlapping places are all found)
+        self._heads = re.compile(f"(?=({heads}))") if heads else None
         words = "|".join(re.escape(s) for s in sorted(short, key=len, reverse=True))
         self._short = re.compile(rf"(?<!\w)(?:{words})(?!\w)") if short else None
-        self._keep = max((len(p) for p in self._line_patterns), default=1) - 1  # kept between lines
 
     def __bool__(self) -> bool:
-        return bool(self._patterns) or self._short is not None
+        return self._heads is not None or bool(self._multi) or self._short is not None
 
     def mask(self, text: str) -> str:
         """`text` with every occurrence of a secret (and of its forms above) replaced by `***`."""
-        if not self or not text:
+        if not text or not self:
             return text
-        return _apply(text, self._spans(text, self._patterns))
+        spans: list[tuple[int, int]] = []
+        self._scan(text, spans, None)
+        for p in self._multi:
+            i = text.find(p)
+            while i != -1:
+                spans.append((i, i + len(p)))
+                i = text.find(p, i + 1)
+        return _apply(text, spans)
 
     def mask_value(self, value: Any) -> Any:
         """A copy of a JSON-like value with every string in it masked (keys too)."""
@@ -95,68 +116,80 @@ class Masker:
         """A masker of one stream of lines (one node's output), which sees secrets split at breaks."""
         return LineMasker(self)
 
-    def _spans(self, text: str, patterns: tuple[str, ...]) -> list[tuple[int, int]]:
-        spans: list[tuple[int, int]] = []
-        for p in patterns:
-            i = text.find(p)
-            while i != -1:
-                spans.append((i, i + len(p)))
-                i = text.find(p, i + 1)
+    def _scan(self, text: str, spans: list[tuple[int, int]], pending: list[tuple[str, int]] | None) -> None:
+        """Whole patterns and short secrets in `text`; with `pending` (a line of a stream), also a
+        beginning of a pattern at its end, noting in `pending` each (pattern, characters still due)
+        that the next line may complete with 3 characters or fewer."""
+        n = len(text)
+        if self._heads is not None:
+            for m in self._heads.finditer(text):
+                i = m.start()
+                for p in self._by_head[m.group(1)]:
+                    if text.startswith(p, i):
+                        spans.append((i, i + len(p)))
+                    elif pending is not None and n - i < len(p) and p.startswith(text[i:]):
+                        spans.append((i, n))
+                        if len(p) - (n - i) < MIN_PIECE:
+                            pending.append((p, len(p) - (n - i)))
+        if pending is not None:
+            for t in range(1, min(MIN_PIECE, n + 1)):
+                for p in self._tiny.get(text[n - t :], ()):
+                    if len(p) - t < MIN_PIECE:
+                        pending.append((p, len(p) - t))
+        self._runs(text, spans)
         if self._short is not None:
             spans.extend(m.span() for m in self._short.finditer(text))
-        return spans
 
-    def _edge_spans(self, line: str, prev: str) -> list[tuple[int, int]]:
-        """Parts of `line` that continue or begin a secret across the line breaks around it."""
-        spans: list[tuple[int, int]] = []
-        n = len(line)
+    def _runs(self, text: str, spans: list[tuple[int, int]]) -> None:
+        """Every run of MIN_RUN characters or more that `text` shares with a pattern. Such a run holds
+        one of the 4 characters starting at every (MIN_RUN - 3)-th place: only those are looked up."""
+        n = len(text)
+        grams = self._grams
+        for i in range(0, n - MIN_PIECE + 1, MIN_RUN - MIN_PIECE + 1):
+            for p, j in grams.get(text[i : i + MIN_PIECE], ()):
+                a, b = i, j
+                while a > 0 and b > 0 and text[a - 1] == p[b - 1]:
+                    a, b = a - 1, b - 1
+                e, f = i + MIN_PIECE, j + MIN_PIECE
+                while e < n and f < len(p) and text[e] == p[f]:
+                    e, f = e + 1, f + 1
+                if e - a >= MIN_RUN:
+                    spans.append((a, e))
+
+    def _starts(self, line: str, spans: list[tuple[int, int]], due: list[tuple[str, int]]) -> None:
+        """A line of a stream: its start ending a pattern (4 characters or more of it, or what the
+        line before left `due`), and the whole line being a middle part of one."""
+        for p, r in due:
+            if line.startswith(p[len(p) - r :]):
+                spans.append((0, r))
+        if len(line) >= MIN_PIECE:
+            for p, j in self._grams.get(line[:MIN_PIECE], ()):
+                if j and line.startswith(p[j:]):
+                    spans.append((0, len(p) - j))
         stripped = line.strip()
-        middle = len(stripped) >= MIN_MIDDLE
-        joined = prev + line[: self._keep]
-        cut = len(prev)
-        for p in self._line_patterns:
-            size = len(p)
-            # the end of the line is the beginning of p (the longest such beginning)
-            i = line.find(p[:MIN_PIECE], max(0, n - size + 1))
-            while i != -1:
-                if p.startswith(line[i:]):
-                    spans.append((i, n))
-                    break
-                i = line.find(p[:MIN_PIECE], i + 1)
-            # the start of the line is the end of p
-            if n >= MIN_PIECE:
-                j = p.find(line[:MIN_PIECE], 1)
-                while j != -1:
-                    if line.startswith(p[j:]):
-                        spans.append((0, size - j))
-                        break
-                    j = p.find(line[:MIN_PIECE], j + 1)
-            # p runs from the end of the previous line into this one
-            if cut:
-                k = joined.find(p, max(0, cut - size + 1), cut + size - 1)
-                if k != -1 and k < cut:
-                    spans.append((0, k + size - cut))
-            # the whole line is a part of p
-            if middle and len(stripped) < size and stripped in p:
-                start = line.index(stripped)
-                spans.append((start, start + len(stripped)))
-        return spans
+        if len(stripped) >= MIN_MIDDLE:
+            for p, j in self._grams.get(stripped[:MIN_PIECE], ()):
+                if len(stripped) < len(p) and p.startswith(stripped, j):
+                    start = line.index(stripped)
+                    spans.append((start, start + len(stripped)))
 
 
 class LineMasker:
-    """Masks one node's output, line by line; remembers the end of the previous line (in memory only)
-    to mask the rest of a secret that a line break split."""
+    """Masks one node's output, line by line; remembers what the previous line left of a secret (in
+    memory only) to mask the rest when a line break split it."""
 
     def __init__(self, masker: Masker) -> None:
         self._masker = masker
-        self._prev = ""
+        self._due: list[tuple[str, int]] = []
 
     def mask_line(self, line: str) -> str:
         m = self._masker
-        if not m._line_patterns:
+        if m._heads is None:
             return m.mask(line)
-        spans = m._spans(line, m._line_patterns) + m._edge_spans(line, self._prev)
-        self._prev = line[len(line) - m._keep :] if len(line) > m._keep else line
+        spans: list[tuple[int, int]] = []
+        m._starts(line, spans, self._due)
+        self._due = []
+        m._scan(line, spans, self._due)
         return _apply(line, spans)
 
 

@@ -1,4 +1,4 @@
-"""Node opts: merging, typed reads, and floe's `{{ws}}` / `$VAR` expansion of env entries and commands."""
+"""Node opts: merging, typed reads, and `{{ws}}` / `$VAR` / `${secret:NAME}` expansion of env and commands."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from typing import Any
 WS = "{{ws}}"
 WS_VAR = "FLOEWS"
 
-# One pass over `{{ws}}`, `${NAME}` and `$NAME`, so nothing a substitution inserts is expanded again.
-_TOKEN = re.compile(r"\{\{ws\}\}|\$\{(\w+)\}|\$(\w+)")
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_REF = re.compile(r"\$\{secret:([^}]*)\}")  # `${secret:NAME}`, expanded in env entries only
+
+# One pass over `{{ws}}`, `${secret:NAME}`, `${NAME}` and `$NAME`, so nothing a substitution
+# inserts (a secret's value, a variable's value) is expanded again.
+_TOKEN = re.compile(r"\{\{ws\}\}|\$\{secret:([^}]*)\}|\$\{(\w+)\}|\$(\w+)")
 
 
 class OptError(ValueError):
@@ -29,9 +33,20 @@ def merge_opts(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, A
     return out
 
 
-def _substitute(text: str, ws: str, environ: Mapping[str, str]) -> str:
+def _substitute(
+    text: str, ws: str, environ: Mapping[str, str], secrets: Mapping[str, str] | None = None
+) -> str:
+    """Expand `text` in one pass; `${secret:NAME}` only when `secrets` is given (else left as is)."""
+
     def one(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(2)
+        secret = m.group(1)
+        if secret is not None:
+            if secrets is None:
+                return m.group(0)
+            if secret not in secrets:
+                raise OptError(f"unknown secret {secret}")
+            return secrets[secret]
+        name = m.group(2) or m.group(3)
         return ws if name is None else environ.get(name, "")
 
     return _TOKEN.sub(one, text)
@@ -51,33 +66,45 @@ def expand_ws(value: str, ws: str) -> str:
     return _ws_form(value).replace(WS, ws)
 
 
-def expand_value(value: str, ws: str, environ: Mapping[str, str]) -> str:
-    """Expand an env value: path rules, `{{ws}}` → ws, then `$VAR`/`${VAR}` from `environ` (missing → "")."""
-    return _substitute(_ws_form(value), ws, environ)
+def expand_value(
+    value: str, ws: str, environ: Mapping[str, str], secrets: Mapping[str, str] | None = None
+) -> str:
+    """Expand an env value: path rules, `{{ws}}` → ws, then `$VAR`/`${VAR}` from `environ` (missing → "")
+    and, when `secrets` is given, `${secret:NAME}` (an unknown name is an OptError)."""
+    return _substitute(_ws_form(value), ws, environ, secrets)
 
 
-def expand_env_entry(entry: str, ws: str, environ: Mapping[str, str]) -> str:
+def expand_env_entry(
+    entry: str, ws: str, environ: Mapping[str, str], secrets: Mapping[str, str] | None = None
+) -> str:
     """Expand the value of `K=V` (split at the first `=`); an entry without `=` is expanded whole."""
     key, sep, value = entry.partition("=")
     if not sep:
-        return expand_value(entry, ws, environ)
-    return f"{key}={expand_value(value, ws, environ)}"
+        return expand_value(entry, ws, environ, secrets)
+    return f"{key}={expand_value(value, ws, environ, secrets)}"
 
 
 def build_env(
-    host_environ: Mapping[str, str], flow_env: Iterable[str], task_env: Iterable[str], ws: str
+    host_environ: Mapping[str, str],
+    flow_env: Iterable[str],
+    task_env: Iterable[str],
+    ws: str,
+    secrets: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Host environment + flow env + task env (later entries win) + `FLOEWS`.
 
     Each entry is expanded against the host environment plus the entries before it, so
-    `PATH=./bin:$PATH` in the flow and again in the task both extend the path.
+    `PATH=./bin:$PATH` in the flow and again in the task both extend the path. `${secret:NAME}`
+    becomes the secret's value (only here, in the process environment: the entries themselves,
+    in the run's state, keep the reference); a name not in `secrets` is an OptError.
     """
     env = dict(host_environ)
+    known = secrets if secrets is not None else {}
     for entry in (*flow_env, *task_env):
         key, sep, _ = entry.partition("=")
         if not sep or not key:
             raise OptError(f"env entry {entry!r} is not KEY=value")
-        env[key] = expand_env_entry(entry, ws, env).partition("=")[2]
+        env[key] = expand_env_entry(entry, ws, env, known).partition("=")[2]
     env[WS_VAR] = ws
     return env
 

@@ -36,6 +36,7 @@ class NodeContext:
     log: Callable[[str], None]  # one output line, without its newline
     git_key: str = ""
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL on cancel
+    secrets: Mapping[str, str] = field(default_factory=dict)  # `${secret:NAME}` values for env entries
 
 
 TaskType = Callable[[NodeContext], Awaitable[Outcome]]

@@ -44,7 +44,9 @@ def command(opts: Mapping[str, Any], env: Mapping[str, str]) -> tuple[list[str],
 def prepare(ctx: NodeContext) -> tuple[list[str], str, Path, dict[str, str]]:
     """argv, its log line, working directory (created) and environment of an exec task."""
     try:
-        env = build_env(os.environ, ctx.flow_env, opt_str_list(ctx.opts, "env"), str(ctx.workspace))
+        env = build_env(
+            os.environ, ctx.flow_env, opt_str_list(ctx.opts, "env"), str(ctx.workspace), ctx.secrets
+        )
         argv, shown = command(ctx.opts, env)
         sub_dir = opt_str(ctx.opts, "sub-dir")
     except OptError as exc:

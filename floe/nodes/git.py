@@ -71,7 +71,9 @@ def git_env(ctx: NodeContext, key_file: str) -> dict[str, str]:
     """Host + flow + task env, no credential prompts, floe's commit identity unless one is set,
     and `GIT_SSH_COMMAND` with the key file when there is one."""
     try:
-        env = build_env(os.environ, ctx.flow_env, opt_str_list(ctx.opts, "env"), str(ctx.workspace))
+        env = build_env(
+            os.environ, ctx.flow_env, opt_str_list(ctx.opts, "env"), str(ctx.workspace), ctx.secrets
+        )
     except OptError as exc:
         raise NodeError(str(exc)) from exc
     env["GIT_TERMINAL_PROMPT"] = "0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from floe.server.auth import COOKIE, Sessions, same
 from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
 from floe.server.context import Context
 from floe.server.errors import ApiError
+from floe.server.passwords import DUMMY_HASH, check_password
 from floe.server.views import flow_detail, flow_summary
 from floe.triggers.status import status_for
 
@@ -61,10 +63,12 @@ async def login(request: Request) -> Response:
     user, password = data.get("user", data.get("User")), data.get("password", data.get("Password"))
     if not isinstance(user, str) or not isinstance(password, str):
         raise ApiError(400, "user and password are required strings")
-    if not (user == "admin" and c.admin_token and same(password, c.admin_token)):
+    role = await _check_login(c, user, password)
+    if role is None:
         raise ApiError(401, "user or password is wrong")
-    token = await c.sessions.create(user, "admin")
-    resp = JSONResponse({"user": user, "role": "admin"})
+    token = await c.sessions.create(user, role)
+    c.hub.record(user, "login")
+    resp = JSONResponse({"user": user, "role": role})
     resp.set_cookie(
         COOKIE,
         token,
@@ -75,6 +79,17 @@ async def login(request: Request) -> Response:
         path="/",
     )
     return resp
+
+
+async def _check_login(c: Context, user: str, password: str) -> str | None:
+    """The role of a good user/password pair: admin with the admin token, or a configured user."""
+    if user == "admin":
+        return "admin" if c.admin_token and same(password, c.admin_token) else None
+    account = next((u for u in c.hub.config.common.users if u.name == user), None)
+    if account is None:
+        await asyncio.to_thread(check_password, password, DUMMY_HASH)  # same time for unknown users
+        return None
+    return account.role if await asyncio.to_thread(check_password, password, account.password) else None
 
 
 async def logout(request: Request) -> Response:

@@ -57,7 +57,11 @@ def build_app(context: Context) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(
-                AuthMiddleware, admin_token=context.admin_token, sessions=context.sessions, public=public
+                AuthMiddleware,
+                admin_token=context.admin_token,
+                sessions=context.sessions,
+                public=public,
+                base=base,
             )
         ],
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash},

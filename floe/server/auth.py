@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from floe.server.roles import allows, needed
 from floe.store.base import RunStore
 
 COOKIE = "floe-sesh"
@@ -83,7 +84,9 @@ class AuthMiddleware:
         admin_token: str,
         sessions: Sessions,
         public: Callable[[str], bool],
+        base: str = "/build/api",
     ) -> None:
+        self.base = base
         self.app, self.admin_token, self.sessions, self.public = app, admin_token, sessions, public
 
     async def authenticate(self, conn: HTTPConnection) -> Principal | None:
@@ -96,6 +99,17 @@ class AuthMiddleware:
         conn = HTTPConnection(scope)
         who = await self.authenticate(conn)
         if who is not None:
+            path = scope["path"]
+            rel = path[len(self.base) :] if path.startswith(self.base + "/") else path
+            method = scope.get("method", "GET")
+            if not allows(who.role, method, rel):
+                need = needed(method, rel)
+                forbidden = JSONResponse(
+                    {"error": f"{who.user} ({who.role}) may not do this: it needs {need}", "role": need},
+                    status_code=403,
+                )
+                await forbidden(scope, receive, send)
+                return
             scope.setdefault("state", {})["principal"] = who
             await self.app(scope, receive, send)
             return

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -89,6 +96,7 @@ class Metrics:
     accepts none, so nothing is queued (until the hub offers observers: see docs/api.md)."""
 
     def __init__(self, hub: Hub) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: noise
         self.registry = CollectorRegistry(auto_describe=True)
         self.events = EventMetrics(self.registry)
         self.registry.register(HubState(hub, own_subscriptions=1))

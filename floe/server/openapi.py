@@ -81,7 +81,28 @@ SCHEMAS: dict[str, S] = {
         }
     ),
     "Form": obj({"title": STR, "fields": arr(ref("Field"))}),
-    "Trigger": obj({"id": STR, "name": STR, "type": STR, "form": ref("Form")}, ["id", "name", "type"]),
+    "Trigger": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "type": STR,
+            "form": ref("Form"),
+            "status": {
+                "type": ["object", "null"],
+                "description": "flow detail only: what the trigger did (timers, pollers, webhooks)",
+                "properties": {
+                    "type": STR,
+                    "last_fire": TIME,
+                    "last_run": STR,
+                    "next_fire": TIME,
+                    "last_error": STR,
+                    "last_error_at": TIME,
+                    "fires": INT,
+                },
+            },
+        },
+        ["id", "name", "type"],
+    ),
     "FlowSummary": obj(_FLOW_SUMMARY),
     "FlowList": obj({"flows": arr(ref("FlowSummary"))}),
     "Task": obj(
@@ -158,6 +179,7 @@ SCHEMAS: dict[str, S] = {
             "values": ANY_OBJ,
             "rerun_of": {"type": "string", "description": "the run this one re-runs, or empty"},
             "from_node": {"type": "string", "description": "the node a partial re-run started from"},
+            "audit": {**arr(ref("AuditEntry")), "description": "who triggered, answered, cancelled it"},
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),

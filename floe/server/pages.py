@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from floe.server.cluster_view import locate
 from floe.server.context import Context
 
 HERE = Path(__file__).parent
@@ -109,17 +110,13 @@ async def flow(request: Request) -> Response:
 
 async def run(request: Request) -> Response:
     flow_id, run_id = request.path_params["flow"], request.path_params["run"]
-    r = await _ctx(request).hub.find(run_id)
-    if r is None or r.flow.id != flow_id:
+    view = (await locate(_ctx(request).hub, run_id)).view()  # here or on any host of the cluster
+    if view is None or view["flow"] != flow_id:
         return not_found(request, f"Flow {flow_id!r} has no run {run_id!r}.")
+    f = _ctx(request).hub.config.flow(flow_id, None)
+    name = (f.name if f is not None else "") or flow_id
     return render(
-        request,
-        "run.html",
-        page="run",
-        title=f"{r.flow.name or r.flow.id} {run_id}",
-        flow=flow_id,
-        run=run_id,
-        flow_name=r.flow.name or r.flow.id,
+        request, "run.html", page="run", title=f"{name} {run_id}", flow=flow_id, run=run_id, flow_name=name
     )
 
 

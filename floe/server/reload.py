@@ -36,6 +36,7 @@ FIXED = {
     "s3_prefix": "s3-prefix",
     "s3_endpoint": "s3-endpoint",
     "s3_region": "s3-region",
+    "secrets": "secrets",  # resolved once at start: a new secret needs a restart
 }
 
 _LOCKS: weakref.WeakKeyDictionary[Hub, asyncio.Lock] = weakref.WeakKeyDictionary()

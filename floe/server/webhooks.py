@@ -17,6 +17,7 @@ from floe.model.flow import Flow, Node
 from floe.model.policy import Rejected
 from floe.server.auth import authenticate
 from floe.server.context import Context
+from floe.server.roles import RANK
 from floe.triggers.status import TriggerKey, status_for
 from floe.triggers.webhook import (
     MAX_BODY,
@@ -87,6 +88,8 @@ async def endpoint(request: Request) -> Response:
     c: Context = request.app.state.floe
     flow_id, trigger_id = request.path_params["flow"], request.path_params["trigger"]
     admin = await authenticate(request, c.admin_token, c.sessions)
+    if admin is not None and RANK[admin.role] < RANK["operator"]:
+        return _answer(403, error=f"{admin.user} ({admin.role}) may not trigger runs: it needs operator")
     found = _find(c, flow_id, trigger_id)
     if found is None:
         if admin is None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from floe.store.base import Doc
 from floe.store.codec import NODE_UPDATE, EventRow, RunRow, decode, encode, event_row, log_line, run_row
+from floe.store.crypto import SEALED, Cipher, event_aad, run_aad
 from floe.store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ class LocalStore:
     `StoreError` (the records stay buffered and keep being retried); `None` waits for ever.
     `busy_timeout`: how long a write waits for a lock held by another process.
     `retry_max`: the cap of the retry backoff.
+    `cipher`: when given, run documents and events are encrypted on disk (the indexed columns stay
+    plain); documents written without one still read. Without one, an encrypted record is a
+    StoreError.
     """
 
     def __init__(
@@ -79,8 +83,10 @@ class LocalStore:
         flush_timeout: float | None = 30.0,
         busy_timeout: float = 5.0,
         retry_max: float = 2.0,
+        cipher: Cipher | None = None,
     ) -> None:
         self.root = Path(root)
+        self._cipher = cipher
         self.path = self.root / DB_NAME
         self._flush_timeout = flush_timeout
         self._busy_ms = int(busy_timeout * 1000)
@@ -287,12 +293,20 @@ class LocalStore:
         try:
             if batch.runs:
                 db.executemany(
-                    _PUT_RUN, ((r.run_id, r.flow, r.phase, r.created, r.doc) for r in batch.runs.values())
+                    _PUT_RUN,
+                    (
+                        (r.run_id, r.flow, r.phase, r.created, self._sealed(r.doc, run_aad(r.run_id)))
+                        for r in batch.runs.values()
+                    ),
                 )
             if batch.events:
                 db.executemany(
                     _ADD_EVENT,
-                    ((e.run_id, e.seq, e.node, e.tag, e.doc) for es in batch.events.values() for e in es),
+                    (
+                        (e.run_id, e.seq, e.node, e.tag, self._sealed(e.doc, event_aad(e.run_id, e.seq)))
+                        for es in batch.events.values()
+                        for e in es
+                    ),
                 )
             if batch.kv:
                 db.executemany(_PUT_KV, batch.kv.items())
@@ -318,9 +332,12 @@ class LocalStore:
         if row is not None:
             return _doc(row.doc)
         found = await self._read(
-            lambda db: db.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+            lambda db: [
+                self._opened(doc, run_aad(run_id))
+                for (doc,) in db.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+            ]
         )
-        return _doc(found[0][0]) if found else None
+        return _doc(found[0]) if found else None
 
     async def list_runs(
         self, *, phase: str, flow: str | None = None, limit: int | None = None, before: float | None = None
@@ -344,8 +361,13 @@ class LocalStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit + len(overlay))
-        stored: list[tuple[str, float, str]] = await self._read(lambda db: db.execute(sql, args).fetchall())
-        rows = [(created, doc) for run_id, created, doc in stored if run_id not in overlay]
+        rows: list[tuple[float, str]] = await self._read(
+            lambda db: [
+                (created, self._opened(doc, run_aad(run_id)))
+                for run_id, created, doc in db.execute(sql, args).fetchall()
+                if run_id not in overlay
+            ]
+        )
         rows += [
             (r.created, r.doc)
             for r in overlay.values()
@@ -359,9 +381,13 @@ class LocalStore:
     async def events(self, run_id: str, after_seq: int = 0) -> list[Doc]:
         buffered = [e for e in self._buffered_events(run_id) if e.seq > after_seq]
         stored: list[tuple[int, str]] = await self._read(
-            lambda db: db.execute(
-                "SELECT seq, doc FROM events WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after_seq)
-            ).fetchall()
+            lambda db: self._opened_events(
+                run_id,
+                db.execute(
+                    "SELECT seq, doc FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+                    (run_id, after_seq),
+                ).fetchall(),
+            )
         )
         return [_doc(doc) for _, doc in _merge_events(stored, buffered, set())]
 
@@ -373,7 +399,7 @@ class LocalStore:
                 "SELECT seq, doc FROM events WHERE run_id = ? AND node = ? AND tag = ? ORDER BY seq",
                 (run_id, node_id, NODE_UPDATE),
             ).fetchall()
-            return stored, _stored_seqs(db, run_id, [e.seq for e in buffered])
+            return self._opened_events(run_id, stored), _stored_seqs(db, run_id, [e.seq for e in buffered])
 
         stored, taken = await self._read(query)
         lines = (log_line(doc) for _, doc in _merge_events(stored, buffered, taken))
@@ -399,6 +425,20 @@ class LocalStore:
         for e in rows:
             first.setdefault(e.seq, e)
         return list(first.values())
+
+    def _sealed(self, text: str, aad: str) -> str:
+        return text if self._cipher is None else self._cipher.seal(text, aad)
+
+    def _opened(self, text: str, aad: str) -> str:
+        """The JSON of a stored document (in a reader thread: decryption costs no event-loop time)."""
+        if self._cipher is not None:
+            return self._cipher.open(text, aad)
+        if text.startswith(SEALED):
+            raise StoreError(f"{aad}: stored record is encrypted, and this store was opened without keys")
+        return text
+
+    def _opened_events(self, run_id: str, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        return [(seq, self._opened(doc, event_aad(run_id, seq))) for seq, doc in rows]
 
     def _check_readable(self) -> None:
         if self._state != "open":
@@ -429,6 +469,83 @@ class LocalStore:
                     self._readers.append(db)
             if not keep:
                 db.close()
+
+
+def reencrypt(root: Path, cipher: Cipher, *, chunk: int = 500) -> tuple[int, int]:
+    """Offline (no host has the store open): rewrite every run document and event of the store under
+    `root` that is not sealed with the cipher's active key (plain ones included) with that key, in
+    one transaction, then VACUUM so that no old copy stays in the file. Returns (runs, events)
+    rewritten. StoreError when a record cannot be opened (nothing is changed then)."""
+    path = Path(root) / DB_NAME
+    if not path.exists():
+        raise StoreError(f"no store at {path}")
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA busy_timeout = 1000")
+        db.execute("PRAGMA locking_mode = EXCLUSIVE")  # fails while any other connection is open
+        try:
+            db.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"{path} is in use ({e}): stop the host first") from e
+        try:
+            found = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if found is None or found[0] != str(SCHEMA_VERSION):
+                raise StoreError(
+                    f"{path}: schema version {found and found[0]}, this floe reads {SCHEMA_VERSION}"
+                )
+            runs = _reseal(
+                db,
+                cipher,
+                "SELECT run_id, doc FROM runs WHERE run_id > ? ORDER BY run_id LIMIT ?",
+                ("",),
+                "UPDATE runs SET doc = ? WHERE run_id = ?",
+                lambda key: run_aad(key[0]),
+                chunk,
+            )
+            events = _reseal(
+                db,
+                cipher,
+                "SELECT run_id, seq, doc FROM events WHERE (run_id, seq) > (?, ?)"
+                " ORDER BY run_id, seq LIMIT ?",
+                ("", -(2**63)),
+                "UPDATE events SET doc = ? WHERE run_id = ? AND seq = ?",
+                lambda key: event_aad(key[0], key[1]),
+                chunk,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: {e}") from e
+    finally:
+        db.close()
+    return runs, events
+
+
+def _reseal(
+    db: sqlite3.Connection,
+    cipher: Cipher,
+    select: str,
+    start: tuple[Any, ...],
+    update: str,
+    aad: Callable[[tuple[Any, ...]], str],
+    chunk: int,
+) -> int:
+    """Rewrite, page by page in key order, the rows of `select` not sealed with the active key."""
+    done, after = 0, start
+    while rows := db.execute(select, (*after, chunk)).fetchall():
+        for *key, doc in rows:
+            if cipher.sealed_with_active(doc):
+                continue
+            where = aad(tuple(key))
+            db.execute(update, (cipher.seal(cipher.open(doc, where), where), *key))
+            done += 1
+        after = tuple(rows[-1][:-1])
+    return done
 
 
 def _statements(script: str) -> list[str]:

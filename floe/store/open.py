@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from floe.store.base import RunStore
+from floe.store.crypto import Cipher
 from floe.store.local import LocalStore
 from floe.store.memory import MemoryStore
 
@@ -17,20 +18,24 @@ def open_store(
     prefix: str = "",
     endpoint: str = "",
     region: str = "",
+    cipher: Cipher | None = None,
 ) -> RunStore:
     """A new, not yet opened store; await its `open()`.
 
     `memory`; `local` (SQLite under `root`); `s3`: the local store under `root` plus archived runs in
     `bucket` (under `prefix`, at `endpoint` if not AWS's own, in `region`; credentials from the usual
-    AWS settings)."""
+    AWS settings). With a `cipher`, the local store encrypts run documents and events on disk
+    (`memory` ignores it; the S3 copies of archived runs are not encrypted by floe)."""
     if store_type == "memory":
         return MemoryStore()
     if store_type == "local":
-        return LocalStore(root)
+        return LocalStore(root, cipher=cipher)
     if store_type == "s3":
         if not bucket:
             raise ValueError("store type s3 needs a bucket (s3-bucket)")
         from floe.store.s3 import S3Store  # boto3 is imported only by hosts that use it
 
-        return S3Store(LocalStore(root), bucket=bucket, prefix=prefix, endpoint=endpoint, region=region)
+        return S3Store(
+            LocalStore(root, cipher=cipher), bucket=bucket, prefix=prefix, endpoint=endpoint, region=region
+        )
     raise ValueError(f"unknown store type {store_type}")

@@ -201,12 +201,12 @@ def test_timeout_kills_the_task_and_reports_bad(host: FloeHost) -> None:
 def test_kill_9_keeps_pending_and_archived_runs_and_resolves_active(host: FloeHost) -> None:
     good = host.trigger("diamond")
     host.wait_run("diamond", good)
-    active = host.trigger("long")
-    child = _child_pid(host, active)
-    pending = host.trigger("locked")
-    assert host.run("locked", pending)["status"] == "pending"
     gate = host.trigger("gate")
     host.wait_run("gate", gate, want={"waiting"})
+    active = host.trigger("long")
+    child = _child_pid(host, active)
+    pending = host.trigger("locked")  # answered once durable, so is everything before it
+    assert host.run("locked", pending)["status"] == "pending"
 
     host.kill9()
     os.kill(child, signal.SIGKILL)  # the orphaned task process: its host is gone

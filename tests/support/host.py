@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,10 @@ class FloeHost:
         tags: str = "linux",
         port: int | None = None,
         extra: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.root, self.name, self.tags = root, name, tags
+        self.env = dict(env or {})  # added to the host's environment
         self.port = port or free_port()
         self.extra = list(extra)
         root.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ class FloeHost:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "HOME": str(self.root)},
+                env={**os.environ, "HOME": str(self.root), **self.env},
             )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

@@ -106,4 +106,6 @@ export async function start() {
   });
   await loadAll();
   setInterval(render, 30000); // keeps "5 min ago" true
+  // the stream carries this host's events only: other hosts' runs show up on this slower beat
+  setInterval(() => { if (state.hosts.length > 1) loadAll().catch(showError); }, 10000);
 }

@@ -18,7 +18,7 @@ function triggerForms(flow) {
       h("span", { class: "chip" }, `${t.type} · ${t.id}`));
     if (t.type !== "data") {
       return h("div", { class: "trigger", "data-trigger": t.id }, head,
-        h("p", { class: "muted" }, `Started by its ${t.type} trigger; no form.`));
+        h("p", { class: "muted" }, `Started by its ${t.type} trigger; no form.`), triggerStatus(t.status));
     }
     const form = dataForm(t.form.fields, {
       id: t.id,
@@ -31,6 +31,20 @@ function triggerForms(flow) {
     });
     return h("div", { class: "trigger", "data-trigger": t.id }, head, form);
   }));
+}
+
+/** What a timer, poller or webhook did: next and last fire, last error. */
+function triggerStatus(st) {
+  if (!st) return null;
+  const item = (k, v, title) => h("div", {}, h("div", { class: "k" }, k), h("div", { class: "v", title: title || "" }, v));
+  const next = st.next_fire ? (st.next_fire > Date.now() / 1000
+    ? `in ${duration(st.next_fire - Date.now() / 1000)}` : "due") : "—";
+  return h("div", { class: "summary trigger-status" },
+    item("Next", next, when(st.next_fire)),
+    item("Last", st.last_fire ? ago(st.last_fire) : "never", when(st.last_fire)),
+    item("Last run", st.last_run ? h("a", { href: runUrl(FLOW, st.last_run), class: "mono" }, st.last_run) : "—"),
+    item("Fired", String(st.fires || 0)),
+    st.last_error ? h("div", { class: "reason", "data-status": "bad", title: when(st.last_error_at) }, st.last_error) : null);
 }
 
 function graph(flow) {
@@ -106,4 +120,7 @@ export async function start() {
   graph(state.flow);
   await loadRuns();
   setInterval(() => { if (state.runs && state.runs.active.length) renderRuns(); }, 1000);
+  // other hosts' runs are not on this host's stream: refresh on a slower beat in a cluster
+  const hosts = await api("/hosts");
+  if (hosts.hosts.length > 1) setInterval(refresh, 10000);
 }

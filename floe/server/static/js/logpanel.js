@@ -56,6 +56,17 @@ export class LogPanel {
     this.placeholder();
   }
 
+  /** Fetch the shown node's log again and add the lines not on screen (no stream for it). */
+  async refetch() {
+    if (!this.node || this.early) return;
+    const node = this.node;
+    const token = this.token;
+    const text = await api(`/flows/${enc(this.flow)}/runs/${enc(this.run)}/nodes/${enc(node)}/log`, { text: true });
+    if (token !== this.token || this.early) return;
+    const lines = text === "" ? [] : text.replace(/\n$/, "").split("\n");
+    if (lines.length > this.shown) this.append(lines.slice(this.shown), lines.length);
+  }
+
   /** Mark the node finished (changes the empty-log text). */
   finished(flag) {
     this.done = flag;

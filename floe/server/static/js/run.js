@@ -10,6 +10,7 @@ import { LogPanel } from "./logpanel.js";
 const FLOW = document.body.dataset.flow;
 const RUN = document.body.dataset.run;
 const LIVE = new Set(["pending", "running", "waiting"]);
+const REMOTE_POLL = 2000; // ms
 
 const state = { run: null, triggers: {}, graph: null, selected: "", picked: false, lastSeq: 0, gates: new Map() };
 const $ = (id) => document.getElementById(id);
@@ -259,6 +260,13 @@ export async function start() {
     },
     onOpen: (again) => { if (again) refresh(); },
   });
+  // the stream carries this host's runs only: a run executing on another host is polled instead
+  setInterval(() => {
+    const run = state.run;
+    if (!run || !LIVE.has(run.status) || !run.exec_host || run.exec_host === document.body.dataset.host) return;
+    load().catch(showError);
+    if (nodeById(state.selected) && nodeState(nodeById(state.selected)) === "running") logs.refetch().catch(showError);
+  }, REMOTE_POLL);
   setInterval(() => {
     if (state.run && LIVE.has(state.run.status)) {
       state.graph.update(states(state.run));

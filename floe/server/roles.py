@@ -1,0 +1,25 @@
+"""Which role each route needs: viewers read, operators run things, admins steer the cluster."""
+
+from __future__ import annotations
+
+RANK = {"viewer": 0, "operator": 1, "admin": 2}
+
+_ADMIN = ("/stop", "/go", "/config/reload")
+_OPERATOR_POSTS = ("/push/data", "/cancel", "/rerun")
+
+
+def needed(method: str, path: str) -> str:
+    """The least role for `method path` (a path relative to the API base, or a page)."""
+    if path.startswith("/p2p/") or path == "/p2p":
+        return "admin"  # host-to-host: the admin token only
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return "viewer"
+    if path in _ADMIN:
+        return "admin"
+    if path in ("/login", "/logout") or path.endswith(_OPERATOR_POSTS) or path.startswith("/push/"):
+        return "viewer" if path in ("/login", "/logout") else "operator"
+    return "admin"  # anything new that changes state: the safest default
+
+
+def allows(role: str, method: str, path: str) -> bool:
+    return RANK.get(role, -1) >= RANK[needed(method, path)]
