@@ -32,10 +32,12 @@ from floe.hub.messages import (
     Wake,
 )
 from floe.hub.runner import RunTasks, workspace_path
+from floe.model import event as ev
 from floe.model import run as rm
 from floe.model.codec import run_doc, run_from_doc
 from floe.model.dispatch import Holder, HostView, place
 from floe.model.dispatch import conflict as conflict_here
+from floe.model.event import Event
 from floe.model.flow import Flow
 from floe.model.form import FormError, validate
 from floe.model.mask import Masker
@@ -45,6 +47,7 @@ from floe.store.base import RunStore
 
 log = logging.getLogger(__name__)
 STOP_FILE = "stop-file"  # the stop switch's scope while the stop file exists
+BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
 AUDIT = "_audit"  # the stream of audit entries in the store's events
 
 
@@ -78,6 +81,7 @@ class Hub:
         self.host, self.config, self.store, self.clock, self.grace = host, config, store, clock, grace
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.broadcast = Broadcaster()
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # see every event (metrics)
         self.runs: dict[str, Run] = {}  # pending and active runs held by this host
         self.ready = asyncio.Event()
         self.counts: dict[tuple[str, str], int] = {}  # (flow, status) -> runs ended, for metrics
@@ -253,9 +257,11 @@ class Hub:
             try:
                 while True:
                     self._handle(await self.queue.get())
-                    while not self.queue.empty():
+                    deadline = time.monotonic() + BATCH_SECONDS
+                    while not self.queue.empty() and time.monotonic() < deadline:
                         self._handle(self.queue.get_nowait())
                     self._persist()
+                    await asyncio.sleep(0)  # a flood of output lines never starves the API
             finally:
                 for tasks in self._runners.values():
                     if tasks.task:
@@ -360,6 +366,8 @@ class Hub:
             doc = e.to_json()
             self.store.append_event(doc)
             self.broadcast.publish(doc)
+            for observe in self.observers:
+                observe(doc)
         if run.status.ended:
             self._end(run)
             return
@@ -483,6 +491,10 @@ class Hub:
             self._dirty.discard(run_id)
             moved = replace(run, exec_host=host, status=RunStatus.RUNNING, reason="")
             self.store.put_run({**run_doc(moved), "phase": "moved"})
+            moved_to = Event(
+                run_id, run.flow.id, ev.SYS_MOVED, run.trigger, True, {"exec_host": host}, run.seq
+            )
+            self.broadcast.publish(moved_to.to_json())
             log.info("<%s> handed to %s", run_id, host)
             return
         if unknown:

@@ -12,6 +12,7 @@ SYS_NODE_START = "sys.node.start"
 SYS_NODE_UPDATE = "sys.node.update"
 SYS_DATA_REQUIRED = "sys.data.required"
 SYS_END_ALL = "sys.end.all"
+SYS_MOVED = "sys.moved"  # a pend was handed to another host: follow the run there (not stored)
 INBOUND_PREFIX = "inbound."
 
 

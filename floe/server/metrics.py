@@ -28,8 +28,8 @@ BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 180
 class HubState(Collector):
     """Read at scrape time from the hub: ended runs, pending/active runs, queue depth, clients."""
 
-    def __init__(self, hub: Hub, own_subscriptions: int) -> None:
-        self.hub, self.own = hub, own_subscriptions
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
 
     def collect(self) -> Iterator[Metric]:
         ended = CounterMetricFamily(
@@ -50,7 +50,7 @@ class HubState(Collector):
         yield GaugeMetricFamily(
             "floe_websocket_clients",
             "Connected event-stream clients.",
-            value=max(0, len(self.hub.broadcast) - self.own),
+            value=len(self.hub.broadcast),
         )
 
 
@@ -92,19 +92,14 @@ class EventMetrics:
 
 
 class Metrics:
-    """The host's registry. Events reach it through a Broadcaster filter that records each event and
-    accepts none, so nothing is queued (until the hub offers observers: see docs/api.md)."""
+    """The host's registry; the hub shows it every event as an observer."""
 
     def __init__(self, hub: Hub) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: noise
         self.registry = CollectorRegistry(auto_describe=True)
         self.events = EventMetrics(self.registry)
-        self.registry.register(HubState(hub, own_subscriptions=1))
-        hub.broadcast.subscribe(self._see, maxsize=1)
-
-    def _see(self, e: dict[str, Any]) -> bool:
-        self.events.observe(e)
-        return False
+        self.registry.register(HubState(hub))
+        hub.observers.append(self.events.observe)
 
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)

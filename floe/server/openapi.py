@@ -222,6 +222,9 @@ SCHEMAS: dict[str, S] = {
         }
     ),
     "Audit": obj({"entries": arr(ref("AuditEntry")), "partial": arr(STR)}, ["entries"]),
+    "Reloaded": obj({"flows": arr(STR), "warnings": arr(STR)}),
+    "ReloadFailed": obj({"error": STR, "problems": arr(STR)}, ["error"]),
+    "WebhookAnswer": obj({"started": BOOL, "run_id": STR, "reason": STR, "error": STR, "policy": STR}, []),
     "Rerun": obj({"run_id": STR, "rerun_of": STR, "from": STR}),
     "StopRequest": obj(
         {
@@ -269,7 +272,10 @@ def _err(*codes: int) -> dict[str, S]:
         400: "bad request (`field` names the bad input)",
         401: "not authenticated",
         404: "not found",
+        403: "the user's role may not do this",
         409: "conflict with the run's state",
+        413: "body too large",
+        422: "the payload cannot start a run",
     }
     return {str(c): _json("Error", text[c]) for c in codes}
 
@@ -397,6 +403,26 @@ def spec(base: str) -> S:
                 {"200": _json("Audit", "the audit trail"), **_err(400)},
                 query=[_q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "entries (100)")],
             )
+        },
+        f"{base}/config/reload": {
+            "post": _op(
+                "Load the host config again (as SIGHUP does); on errors the running config is kept",
+                {"200": _json("Reloaded", "the new flows"), "400": _json("ReloadFailed", "config errors")},
+            )
+        },
+        f"{base}/push/webhook/{{flow}}/{{trigger}}": {
+            "post": {
+                **_op(
+                    "A webhook (git push) for a webhook trigger: signed with the trigger's secret, "
+                    "or sent with the API's credentials",
+                    {
+                        "202": _json("WebhookAnswer", "started, or ignored with the reason"),
+                        **_err(400, 403, 404, 413, 422),
+                    },
+                    params=["flow", "trigger"],
+                ),
+                "requestBody": {"content": {"application/json": {"schema": ANY_OBJ}}},
+            }
         },
         f"{base}/p2p/{{path}}": {
             "get": {

@@ -18,7 +18,9 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from floe.hub.broadcast import Filter, Subscription
+from floe.model.event import SYS_MOVED
 from floe.server.context import Context
+from floe.server.relay import exec_peer, relay
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class Pump:
         self.since = time.monotonic()
         await self.ws.send_json(event)
         self.since = 0.0
-        if self.since - self.turn > SLICE:
+        if time.monotonic() - self.turn > SLICE:
             # a send to a writable socket and a get from a non-empty queue never yield: without
             # this, one busy client could hold the event loop for a whole queue's worth of events
             await asyncio.sleep(0)
@@ -59,9 +61,11 @@ class Pump:
     async def live(self) -> None:
         while True:
             e = await self.sub.queue.get()
-            if self.run_id and e["seq"] <= self.sent:
+            if self.run_id and e["seq"] <= self.sent and e["tag"] != SYS_MOVED:
                 continue
             await self.send(e)
+            if e["tag"] == SYS_MOVED:
+                return  # the run went to another host: the client reconnects and follows it there
 
     async def stalled(self) -> None:
         """Returns once a single send has been blocked for SEND_TIMEOUT."""
@@ -144,6 +148,12 @@ async def stream(ws: WebSocket) -> None:
     except ValueError:
         after = 0
     tags = frozenset(t for t in (q.get("tags") or "").split(",") if t)
+    peer = await exec_peer(c, run_id) if run_id else None
+    if peer is not None:  # the run executes elsewhere: follow it there
+        await ws.accept()
+        await relay(ws, c, peer, {k: v for k, v in q.items() if k in ("run", "after", "tags")})
+        await _close(ws, 1000, "")
+        return
     sub = c.hub.broadcast.subscribe(filter_for(run_id, flow_id, tags), maxsize=QUEUE)  # before the replay
     slow = False
     try:

@@ -389,7 +389,8 @@ class LocalStore:
                 ).fetchall(),
             )
         )
-        return [_doc(doc) for _, doc in _merge_events(stored, buffered, set())]
+        merged = _merge_events(stored, buffered, set())
+        return await asyncio.to_thread(lambda: [_doc(doc) for _, doc in merged])  # off the event loop
 
     async def node_log(self, run_id: str, node_id: str) -> list[str]:
         buffered = [e for e in self._buffered_events(run_id) if e.node == node_id and e.tag == NODE_UPDATE]

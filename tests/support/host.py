@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,26 @@ class FloeHost:
         doc: dict[str, Any] = r.json()
         return doc
 
+    def events(self, run_id: str, deadline: float) -> Iterator[dict[str, Any]]:
+        """The run's events from this host's stream (replay, then live), reconnecting after `after`
+        when the host closes it (the run moved to another host); TimeoutError at `deadline`."""
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        after = 0
+        while True:
+            url = f"ws://127.0.0.1:{self.port}/ws?run={run_id}&after={after}"
+            with connect(
+                url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None
+            ) as ws:
+                try:
+                    while True:
+                        e = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+                        after = max(after, e["seq"])
+                        yield e
+                except ConnectionClosed:
+                    pass
+
     def wait_run(
         self,
         flow: str,
@@ -142,35 +162,27 @@ class FloeHost:
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         """Follow the run's event stream until its status is one of `want`."""
-        from websockets.sync.client import connect
-
         want = set(want)
         deadline = time.monotonic() + timeout
-        last: dict[str, Any] = {}
-        url = f"ws://127.0.0.1:{self.port}/ws?run={run_id}"
-        with connect(url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None) as ws:
-            while time.monotonic() < deadline:
-                last = self.run(flow, run_id)
+        last = self.run(flow, run_id)
+        try:
+            for _ in self.events(run_id, deadline):
                 if last["status"] in want:
-                    return last
-                try:
-                    ws.recv(timeout=max(0.01, deadline - time.monotonic()))
-                except TimeoutError:
                     break
+                last = self.run(flow, run_id)
+        except TimeoutError:
+            pass
+        if last["status"] in want or (last := self.run(flow, run_id))["status"] in want:
+            return last
         raise TimeoutError(f"{flow}/{run_id} not {want} after {timeout}s: {last}\n{self.log()[-3000:]}")
 
     def wait_line(self, run_id: str, node: str, match: Callable[[str], bool], timeout: float = 20.0) -> str:
         """The first log line of `node` that `match`es, from the run's event stream."""
-        from websockets.sync.client import connect
-
-        deadline = time.monotonic() + timeout
-        url = f"ws://127.0.0.1:{self.port}/ws?run={run_id}"
-        with connect(url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None) as ws:
-            while True:
-                e = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
-                line = e["opts"].get("line")
-                if e["source_node"] == node and isinstance(line, str) and match(line):
-                    return line
+        for e in self.events(run_id, time.monotonic() + timeout):
+            line = e["opts"].get("line")
+            if e["source_node"] == node and isinstance(line, str) and match(line):
+                return line
+        raise AssertionError("unreachable: events() ends only by TimeoutError")
 
     def node_log(self, flow: str, run_id: str, node: str) -> str:
         r = self.get(f"/flows/{flow}/runs/{run_id}/nodes/{node}/log")

@@ -1,0 +1,49 @@
+"""Following a run that executes on another host: this host relays that host's event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlencode
+
+from starlette.websockets import WebSocket
+from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
+
+from floe.cluster.peers import Peer
+from floe.server.cluster_view import locate
+from floe.server.context import Context
+
+
+async def exec_peer(c: Context, run_id: str) -> Peer | None:
+    """The peer that holds `run_id`, when this host does not."""
+    if await c.hub.find(run_id) is not None:
+        return None
+    return (await locate(c.hub, run_id)).peer
+
+
+async def relay(ws: WebSocket, c: Context, peer: Peer, params: dict[str, str]) -> None:
+    """Forward the peer's `/ws` stream for the same query until either side closes."""
+    scheme = "wss" if peer.address.startswith("https") else "ws"
+    url = (
+        f"{scheme}{peer.address.removeprefix('https').removeprefix('http')}{c.hub.config.common.base_url}/ws"
+    )
+    headers = {"X-Floe-Auth": c.admin_token}
+    with contextlib.suppress(OSError, WebSocketException):
+        async with connect(f"{url}?{urlencode(params)}", additional_headers=headers, max_size=1 << 22) as up:
+
+            async def down() -> None:
+                async for message in up:
+                    await ws.send_text(message if isinstance(message, str) else message.decode())
+
+            async def until_closed() -> None:
+                while (await ws.receive())["type"] != "websocket.disconnect":
+                    pass
+
+            tasks = [asyncio.ensure_future(down()), asyncio.ensure_future(until_closed())]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
