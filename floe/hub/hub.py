@@ -47,6 +47,7 @@ from floe.store.base import RunStore
 
 log = logging.getLogger(__name__)
 STOP_FILE = "stop-file"  # the stop switch's scope while the stop file exists
+PERSIST_EVERY = 0.1  # seconds between writes of a busy run's document
 BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
 AUDIT = "_audit"  # the stream of audit entries in the store's events
 
@@ -88,6 +89,8 @@ class Hub:
         self._runners: dict[str, RunTasks] = {}
         self._cancelling: dict[str, str] = {}
         self._dirty: set[str] = set()
+        self._written: dict[str, tuple[RunStatus, float]] = {}  # run -> status and time last written
+        self._persist_due = False
         self._counter = 0
         self.stopped: dict[str, str] = {}  # "*" or a flow id -> why dispatch is stopped
         self._buckets: dict[str, dict[str, Bucket]] = {}  # flow -> its policies' token buckets
@@ -379,6 +382,7 @@ class Hub:
 
     def _end(self, run: Run) -> None:
         self.runs.pop(run.run_id, None)
+        self._written.pop(run.run_id, None)
         self._offering.pop(run.run_id, None)
         self._pinned.pop(run.run_id, None)
         if run.exec_host == self.host.id:
@@ -399,10 +403,30 @@ class Hub:
         self._dispatch()
 
     def _persist(self) -> None:
-        for run_id in self._dirty:
-            if (run := self.runs.get(run_id)) is not None:
-                self.store.put_run(run_doc(run))
-        self._dirty.clear()
+        """Write the changed run documents. A run busy with running tasks is written at most every
+        PERSIST_EVERY seconds (its events are stored one by one meanwhile); any other change (a new
+        pend, a gate waiting, a status change) is written at once, and an ended run by `_end`."""
+        now = time.monotonic()
+        later = False
+        for run_id in list(self._dirty):
+            run = self.runs.get(run_id)
+            if run is None:
+                self._dirty.discard(run_id)
+                continue
+            status, at = self._written.get(run_id, (None, 0.0))
+            if run.status is RunStatus.RUNNING and status is RunStatus.RUNNING and now - at < PERSIST_EVERY:
+                later = True
+                continue
+            self.store.put_run(run_doc(run))
+            self._written[run_id] = (run.status, now)
+            self._dirty.discard(run_id)
+        if later and not self._persist_due:
+            self._persist_due = True
+            asyncio.get_running_loop().call_later(PERSIST_EVERY, self._persist_soon)
+
+    def _persist_soon(self) -> None:
+        self._persist_due = False
+        self.post(Wake())  # the consumer persists after handling it
 
     # ---- dispatch ----------------------------------------------------------------------------
     def _dispatch(self) -> None:

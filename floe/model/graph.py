@@ -55,9 +55,22 @@ def listened_tags(node: Node) -> tuple[str, ...]:
     return ()
 
 
+_INDEX: dict[int, tuple[Flow, dict[str, tuple[Node, ...]]]] = {}  # id(flow) -> (flow, tag -> listeners)
+
+
 def listeners(flow: Flow, tag: str) -> tuple[Node, ...]:
-    """Tasks listening to `tag` and merges waiting for it, in file order."""
-    return tuple(n for n in flow.tasks if tag in listened_tags(n))
+    """Tasks listening to `tag` and merges waiting for it, in file order (indexed once per flow:
+    a run routes every event through here)."""
+    entry = _INDEX.get(id(flow))
+    if entry is None or entry[0] is not flow:
+        index: dict[str, list[Node]] = {}
+        for n in flow.tasks:
+            for t in dict.fromkeys(listened_tags(n)):
+                index.setdefault(t, []).append(n)
+        if len(_INDEX) >= 256:
+            _INDEX.clear()
+        entry = _INDEX[id(flow)] = (flow, {t: tuple(ns) for t, ns in index.items()})
+    return entry[1].get(tag, ())
 
 
 def dangling_listens(flow: Flow) -> list[tuple[Node, str]]:

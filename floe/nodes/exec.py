@@ -51,7 +51,9 @@ def prepare(ctx: NodeContext) -> tuple[list[str], str, Path, dict[str, str]]:
         sub_dir = opt_str(ctx.opts, "sub-dir")
     except OptError as exc:
         raise NodeError(str(exc)) from exc
-    cwd = paths.inside(ctx.workspace, sub_dir or ".", what="sub-dir")
+    if not sub_dir or sub_dir == ".":
+        return argv, shown, ctx.workspace, env  # the runner made it: nothing to resolve or create
+    cwd = paths.inside(ctx.workspace, sub_dir, what="sub-dir")
     try:
         cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
