@@ -15,6 +15,7 @@ from floe.config.errors import Report
 
 MAX_NODES = 200_000  # plain values built from one file (guards against alias bombs)
 MAX_DEPTH = 64
+EMPTY_FILE = "file is empty: expected a host config (common/flows) or a flow-file document"
 
 
 class PlainError(ValueError):
@@ -24,13 +25,20 @@ class PlainError(ValueError):
 def read_yaml(text: str | bytes, report: Report) -> Any:
     """Parse `text` round-trip; a syntax error is reported (with its line) and gives None."""
     if isinstance(text, bytes):
+        raw = text.removeprefix(b"\xef\xbb\xbf")
         try:
-            text = text.decode("utf-8-sig")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            report.error(0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+            line, column = _byte_position(raw, exc.start)
+            report.error(line, "", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {column})")
             return None
-    if _flow_depth(text) > MAX_DEPTH:
-        report.error(0, "", f"YAML nested deeper than {MAX_DEPTH} levels")
+    text = text.removeprefix("\ufeff")
+    if is_empty(text):
+        report.error(1, "", EMPTY_FILE)
+        return None
+    too_deep = _flow_too_deep(text)
+    if too_deep:
+        report.error(too_deep, "", f"YAML nested deeper than {MAX_DEPTH} levels")
         return None
     yaml = YAML(typ="rt")
     try:
@@ -45,23 +53,98 @@ def read_yaml(text: str | bytes, report: Report) -> Any:
         return None
     for w in caught:
         report.warn(_mark_line(w.message), "", "YAML: " + _one_line(w.message))
+    if not _check_aliases(data, report):
+        return None
     return data
 
 
-def _flow_depth(text: str) -> int:
-    """The deepest nesting of `[`/`{` (quotes ignored): ruamel's scanner is quadratic in it."""
-    depth = deepest = 0
+def is_empty(text: str) -> bool:
+    """True for text with nothing but blanks, comments and document markers (`---`, `...`)."""
+    for line in text.splitlines():
+        content = line.strip()
+        if content and not content.startswith("#") and content not in ("---", "..."):
+            return False
+    return True
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of byte `offset` of `data`."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _flow_too_deep(text: str) -> int:
+    """The 1-based line where the nesting of `[`/`{` (quotes ignored) first exceeds MAX_DEPTH, 0 when
+    it never does: ruamel's scanner is quadratic in it."""
+    depth = 0
+    line = 1
     for ch in text:
-        if ch in "[{":
+        if ch == "\n":
+            line += 1
+        elif ch in "[{":
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return line
         elif ch in "]}" and depth:
             depth -= 1
-    return deepest
+    return 0
+
+
+def _check_aliases(data: Any, report: Report) -> bool:
+    """Report every top-level value (or the whole document) whose alias expansion exceeds MAX_NODES
+    values; False when one does. Linear in the size of the file: sizes are memoized per node."""
+    sizes = _Sizes()
+    if sizes.of(data) <= MAX_NODES:
+        return True
+    message = f"too many aliases: the value expands to more than {MAX_NODES} values"
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if sizes.of(value) > MAX_NODES:
+                name = key if isinstance(key, str) else "(key)"
+                report.error(own_line(value) or key_line(data, key), name, message)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            if sizes.of(value) > MAX_NODES:
+                report.error(own_line(value) or item_line(data, i), f"[{i}]", message)
+    if not report.failed:
+        report.error(own_line(data) or 1, "", message)
+    return False
+
+
+class _Sizes:
+    """How many plain values a YAML value expands to (aliases counted every time they are used),
+    capped at MAX_NODES + 1; a value that contains itself counts as too many."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, int] = {}
+        self.active: set[int] = set()
+        self.keep: list[object] = []  # keeps memoized ids alive
+
+    def of(self, value: Any) -> int:
+        if not isinstance(value, Mapping | list | tuple | set):
+            return 1
+        key = id(value)
+        if key in self.memo:
+            return self.memo[key]
+        if key in self.active:
+            return MAX_NODES + 1
+        self.active.add(key)
+        total = 1
+        try:
+            children = [*value.keys(), *value.values()] if isinstance(value, Mapping) else list(value)
+            for child in children:
+                total = min(total + self.of(child), MAX_NODES + 1)
+                if total > MAX_NODES:
+                    break
+        finally:
+            self.active.discard(key)
+        self.memo[key] = total
+        self.keep.append(value)
+        return total
 
 
 def _mark_line(exc: object) -> int:
-    for attr in ("problem_mark", "context_mark"):
+    for attr in ("context_mark", "problem_mark"):
         mark = getattr(exc, attr, None)
         line = getattr(mark, "line", None)
         if isinstance(line, int):
@@ -120,7 +203,7 @@ class _Plain:
     def convert(self, value: Any, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise PlainError(f"more than {MAX_NODES} values (alias expansion?)")
+            raise PlainError(f"too many aliases: more than {MAX_NODES} values")
         if depth > MAX_DEPTH:
             raise PlainError(f"nested deeper than {MAX_DEPTH} levels")
         if value is None or isinstance(value, bool):

@@ -44,12 +44,24 @@ from floe.model.mask import Masker
 from floe.model.policy import Bucket, Rejected, admit
 from floe.model.run import Run, RunStatus, Step
 from floe.store.base import RunStore
+from floe.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 STOP_FILE = "stop-file"  # the stop switch's scope while the stop file exists
 PERSIST_EVERY = 0.1  # seconds between writes of a busy run's document
 BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
 AUDIT = "_audit"  # the stream of audit entries in the store's events
+
+
+class NotDurable(Exception):
+    """A pend was created (and will run) but the store could not make it durable yet."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(
+            f"the store cannot write ({reason}): run {run_id} was created and will run, "
+            "but a restart of this host now would lose it"
+        )
+        self.run_id = run_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,16 +138,20 @@ class Hub:
         merged = {k: v for k, v in trig.opts.items() if k not in ("form", "secret")} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
-        run_id = await reply
-        await self.store.flush()
-        return run_id
+        return await self._durable(await reply)
 
     async def rerun(self, old: Run, from_node: str = "", by: str = "") -> str:
         """A new run of `old`'s exact snapshot and values (from `from_node` on, when given)."""
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Rerun(old, from_node, reply, by))
-        run_id = await reply
-        await self.store.flush()
+        return await self._durable(await reply)
+
+    async def _durable(self, run_id: str) -> str:
+        """`run_id` once its pend is stored; NotDurable when the store cannot write now."""
+        try:
+            await self.store.flush()
+        except StoreError as e:
+            raise NotDurable(run_id, str(e)) from e
         return run_id
 
     def stop(self, scope: str, reason: str) -> None:

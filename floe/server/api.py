@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from floe.config.errors import FlowFileError
+from floe.hub.hub import NotDurable
 from floe.model.flow import Flow
 from floe.model.form import FormError
 from floe.model.policy import Rejected
@@ -242,6 +243,8 @@ async def push_data(request: Request) -> Response:
         raise ApiError(422, str(e)) from e
     except Rejected as e:
         raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
+    except NotDurable as e:
+        raise ApiError(503, str(e), run_id=e.run_id) from e
     return JSONResponse({"run_id": new_id}, status_code=202)
 
 
@@ -311,6 +314,8 @@ async def rerun_here(c: Context, old: Run, from_node: str, by: str) -> dict[str,
         raise ApiError(400, str(e).strip("'\""), field="from") from e
     except Rejected as e:
         raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
+    except NotDurable as e:
+        raise ApiError(503, str(e), run_id=e.run_id) from e
     return {"run_id": new_id, "rerun_of": old.run_id, "from": from_node}
 
 

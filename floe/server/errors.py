@@ -31,7 +31,9 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error(exc.status_code, exc.detail or "error")
+    resp = error(exc.status_code, exc.detail or "error")
+    resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return resp
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:

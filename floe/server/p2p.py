@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from floe.hub.messages import Wake
-from floe.model.codec import run_from_doc
+from floe.model.codec import run_doc, run_from_doc
 from floe.model.form import FormError
+from floe.model.run import Run
 from floe.server.api import before_param, body, ctx, int_param, rerun_here, stop_switch
 from floe.server.cluster_view import local_runs
 from floe.server.errors import ApiError
 from floe.server.views import run_detail
+
+RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}-[0-9]{1,18}$")
+
+
+def parse_run(doc: dict[str, Any]) -> Run:
+    """A pend handed over by a peer, checked as strictly as our own: bad input is a 400, never a
+    run that wedges the hub."""
+    checks = [
+        (isinstance(doc.get("run_id"), str) and RUN_ID.match(doc["run_id"]), "run_id must look like h1-7"),
+        (doc.get("status") == "pending", "status must be pending"),
+        (isinstance(doc.get("snapshot"), dict), "snapshot must be a flow document"),
+        (isinstance(doc.get("values", {}), dict), "values must be an object"),
+        (isinstance(doc.get("nodes", []), list), "nodes must be a list"),
+        (
+            isinstance(doc.get("created"), int | float) and not isinstance(doc.get("created"), bool),
+            "created must be a number",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ApiError(400, f"not a pend: {message}")
+    try:
+        run = run_from_doc(doc)
+        json.dumps(run_doc(run))  # it must survive our own store
+    except Exception as e:  # any fault of a foreign document is the sender's
+        raise ApiError(400, f"not a pend: {e!r}") from e
+    if not isinstance(run.flow.id, str) or not run.flow.id:
+        raise ApiError(400, "not a pend: snapshot.id must be a flow id")
+    return run
 
 
 def _admin_only(request: Request) -> None:
@@ -35,11 +69,7 @@ async def hello(request: Request) -> Response:
 
 async def offer(request: Request) -> Response:
     _admin_only(request)
-    data = await body(request)
-    try:
-        run = run_from_doc(data)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ApiError(400, f"not a run document: {e!r}") from e
+    run = parse_run(await body(request))
     why = await ctx(request).hub.accept(run)
     if why:
         raise ApiError(409, why)
@@ -100,9 +130,10 @@ async def cancel(request: Request) -> Response:
 async def ended(request: Request) -> Response:
     _admin_only(request)
     data = await body(request)
-    ctx(request).hub.ended_elsewhere(
-        request.path_params["run"], str(data.get("status", "")), float(data.get("ended") or 0)
-    )
+    status, at = data.get("status"), data.get("ended")
+    if status not in ("good", "bad", "cancelled") or not isinstance(at, int | float) or isinstance(at, bool):
+        raise ApiError(400, "status (good, bad or cancelled) and ended (a time) are required")
+    ctx(request).hub.ended_elsewhere(request.path_params["run"], status, float(at))
     return JSONResponse({"ok": True})
 
 

@@ -9,6 +9,8 @@ from floe.store.crypto import Cipher
 from floe.store.local import LocalStore
 from floe.store.memory import MemoryStore
 
+FLUSH_TIMEOUT = 5.0  # how long a request waits for a store that cannot write before it is told
+
 
 def open_store(
     store_type: str,
@@ -29,13 +31,17 @@ def open_store(
     if store_type == "memory":
         return MemoryStore()
     if store_type == "local":
-        return LocalStore(root, cipher=cipher)
+        return LocalStore(root, cipher=cipher, flush_timeout=FLUSH_TIMEOUT)
     if store_type == "s3":
         if not bucket:
             raise ValueError("store type s3 needs a bucket (s3-bucket)")
         from floe.store.s3 import S3Store  # boto3 is imported only by hosts that use it
 
         return S3Store(
-            LocalStore(root, cipher=cipher), bucket=bucket, prefix=prefix, endpoint=endpoint, region=region
+            LocalStore(root, cipher=cipher, flush_timeout=FLUSH_TIMEOUT),
+            bucket=bucket,
+            prefix=prefix,
+            endpoint=endpoint,
+            region=region,
         )
     raise ValueError(f"unknown store type {store_type}")

@@ -1,0 +1,258 @@
+"""Cluster benchmarks: three real hosts on loopback sharing one `common.hosts` list (h2 alone has the
+tag `special`, like tests/e2e/test_cluster.py), measured over HTTP and the websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks import flows
+from benchmarks.host import AUTH, BASE, Host, free_port, next_event
+from benchmarks.stats import ms, summary_ms
+
+TAGS = ["linux", "linux,special", "linux"]
+
+
+def special(flow_id: str) -> str:
+    """One `exec true` task on a host with the tag `special` only (h2)."""
+    return flows.one_task(flow_id).replace("    ver: 1\n", "    ver: 1\n    host-tags: [special]\n", 1)
+
+
+def cluster_flows() -> str:
+    return special("fresh") + special("special") + flows.one_task("spread")
+
+
+@contextlib.asynccontextmanager
+async def trio(root: Path) -> AsyncIterator[tuple[list[Host], float, float]]:
+    """Three hosts started at once; yields them, the `time.time()` before the first spawn and the
+    `time.time()` once all three answer `/healthz`. Always stopped."""
+    ports = [free_port() for _ in range(3)]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    hosts = [
+        Host(root / f"h{i + 1}", cluster_flows(), name=f"h{i + 1}", port=ports[i], tags=TAGS[i], hosts=urls)
+        for i in range(3)
+    ]
+    try:
+        spawned = time.time()
+        await asyncio.gather(*(h.start() for h in hosts))
+        healthy = time.time()
+        yield hosts, spawned, healthy
+    finally:
+        await asyncio.gather(*(h.stop() for h in hosts), return_exceptions=True)
+
+
+async def wait_run_ended(host: Host, flow: str, run_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the run API (answered for the cluster by any host) until the run has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await host.http.get(f"{BASE}/flows/{flow}/runs/{run_id}")
+        if r.status_code == 200 and r.json()["status"] in {"good", "bad", "cancelled"}:
+            doc: dict[str, Any] = r.json()
+            return doc
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{flow}/{run_id} not ended after {timeout}s: {r.status_code} {r.text[:500]}")
+        await asyncio.sleep(0.01)  # another process's state: nothing to wait on here
+
+
+# ---- cluster trigger → first task start ----------------------------------------------------------
+async def cluster_latency(root: Path, sizes: Any) -> dict[str, Any]:
+    async with trio(root) as (hosts, spawned, healthy):
+        h1, h2, _ = hosts
+        # a fresh cluster: trigger the moment all three answer /healthz, time to the task's start on h2
+        sent = time.time()
+        rid = await h1.push(None, "fresh")
+        acked = time.time()
+        first_look = (await h1.http.get(f"{BASE}/flows/fresh/runs/{rid}")).json()
+        fresh = await wait_run_ended(h1, "fresh", rid, 120)
+        start_at = fresh["nodes"][0]["started"]
+        fresh_out = {
+            "spawn_to_all_healthz_ms": ms(healthy - spawned, 1),
+            "host_start_ms": [ms(h.start_seconds, 1) for h in hosts],
+            "healthz_to_trigger_acknowledged_ms": ms(acked - healthy, 1),
+            "trigger_to_first_task_start_ms": ms(start_at - sent, 1),
+            "spawn_to_first_task_start_ms": ms(start_at - spawned, 1),
+            "right_after_the_trigger": {k: first_look.get(k) for k in ("status", "pending_reason")},
+            "exec_host": fresh["exec_host"],
+            "status": fresh["status"],
+            "floe_go": "about 14 s (first peer contact after 10 s)",
+        }
+
+        by_event: list[float] = []
+        by_receipt: list[float] = []
+        by_ack: list[float] = []
+        exec_hosts: Counter[str] = Counter()
+        async with h2.events(flow="special", tags="sys.node.start,sys.end.all") as ws:
+            arrived: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+
+            async def reader() -> None:  # stamps each event on arrival, while the POST is in flight
+                while True:
+                    e = await next_event(ws, 600)
+                    arrived.put_nowait((time.time(), e))
+
+            reading = asyncio.create_task(reader())
+            try:
+                for i in range(sizes.triggers + 3):  # the first 3 warm up
+                    sent = time.time()
+                    rid = await h1.push(None, "special")
+                    acked = time.time()
+                    start: tuple[float, dict[str, Any]] | None = None
+                    while True:
+                        received, e = await asyncio.wait_for(arrived.get(), 30)
+                        if e["run_id"] != rid:
+                            continue
+                        if e["tag"] == "sys.node.start" and start is None:
+                            start = received, e
+                        if e["tag"] == "sys.end.all":
+                            if e["opts"]["status"] != "good":
+                                raise RuntimeError(f"{rid} ended {e['opts']}")
+                            break
+                    assert start is not None
+                    if i >= 3:
+                        by_event.append(start[1]["at"] - sent)
+                        by_receipt.append(start[0] - sent)
+                        by_ack.append(acked - sent)
+                        exec_hosts["h2"] += 1
+            finally:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+    return {
+        "hosts": 3,
+        "triggers": sizes.triggers,
+        "trigger_host": "h1",
+        "exec_host_counts": dict(exec_hosts),
+        "post_on_h1_to_node_start_event_at_on_h2": summary_ms(by_event),
+        "post_on_h1_to_event_received_from_h2_ws": summary_ms(by_receipt),
+        "post_on_h1_answered_202": summary_ms(by_ack),
+        "fresh_cluster": fresh_out,
+        "target_ms": 100,
+        "floe_go": "14 s on a fresh cluster",
+    }
+
+
+# ---- cluster throughput --------------------------------------------------------------------------
+async def local_archive(host: Host, flow: str) -> list[dict[str, Any]]:
+    """The host's own archived runs of `flow` (`{base}/p2p/…`: its own view, never gathered)."""
+    out: list[dict[str, Any]] = []
+    before: float | None = None
+    for _ in range(10_000):
+        url = f"{BASE}/p2p/flows/{flow}/runs?limit=500" + (
+            f"&before={before!r}" if before is not None else ""
+        )
+        r = await host.http.get(url)
+        r.raise_for_status()
+        page = r.json()
+        out += page["archive"]
+        if len(page["archive"]) < 500:
+            return out
+        before = page["archive"][-1]["created"]
+    raise RuntimeError("archive listing did not end")
+
+
+async def cluster_throughput(root: Path, sizes: Any) -> dict[str, Any]:
+    n = sizes.cluster_runs
+    per_host_clients = 4
+    async with trio(root) as (hosts, _, _):
+        returned: dict[str, list[str]] = {h.name: [] for h in hosts}  # by the host that was triggered
+        errors: list[str] = []
+        ends: list[tuple[str, str, str]] = []  # (exec host whose stream it came on, run id, status)
+        last_end = 0.0
+        acked = False
+        settled = asyncio.Event()
+
+        def check() -> None:
+            want = {r for ids in returned.values() for r in ids}
+            if acked and want <= {rid for _, rid, _ in ends}:
+                settled.set()
+
+        async def collect(h: Host, ws: Any) -> None:
+            nonlocal last_end
+            while True:
+                e = await next_event(ws, 600)
+                ends.append((h.name, e["run_id"], e["opts"]["status"]))
+                last_end = time.perf_counter()
+                check()
+
+        async def client(h: Host, k: int) -> None:
+            async with httpx.AsyncClient(base_url=h.url, headers=AUTH, timeout=120) as c:
+                for _ in range(k):
+                    try:
+                        returned[h.name].append(await h.push(c, "spread"))
+                    except (httpx.HTTPError, RuntimeError) as e:
+                        errors.append(repr(e))
+
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = [
+                await stack.enter_async_context(h.events(flow="spread", tags="sys.end.all")) for h in hosts
+            ]
+            collectors = [asyncio.create_task(collect(h, ws)) for h, ws in zip(hosts, sockets, strict=True)]
+            cpu0 = [h.cpu_seconds() for h in hosts]
+            clients = 3 * per_host_clients
+            per = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
+            t0 = time.perf_counter()
+            async with asyncio.TaskGroup() as tg:
+                for i, k in enumerate(per):
+                    tg.create_task(client(hosts[i % 3], k))
+            t_acked, acked = time.perf_counter(), True
+            check()
+            waiting = asyncio.create_task(settled.wait())
+            await asyncio.wait([waiting, *collectors], timeout=300, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            cpu = [h.cpu_seconds() - c for h, c in zip(hosts, cpu0, strict=True)]
+            await asyncio.sleep(0.5)  # a late duplicate end would show up on a stream meanwhile
+            for c in collectors:
+                c.cancel()
+            await asyncio.gather(*collectors, return_exceptions=True)
+        merged: list[dict[str, Any]] = []
+        before: float | None = None
+        while True:  # the cluster's answer, gathered by h1
+            url = f"{BASE}/flows/spread/runs?limit=500" + (
+                f"&before={before!r}" if before is not None else ""
+            )
+            page = (await hosts[0].http.get(url)).json()
+            merged += page["archive"]
+            before = page["next_before"]
+            if before is None:
+                break
+        own = {h.name: await local_archive(h, "spread") for h in hosts}
+        left = page["pending"] + page["active"]
+        partial = page.get("partial", [])
+    acked_ids = [r for ids in returned.values() for r in ids]
+    stored = [
+        (name, r["run_id"], r["status"], r.get("exec_host", "")) for name, rs in own.items() for r in rs
+    ]
+    stored_ids = [rid for _, rid, _, _ in stored]
+    end_ids = [rid for _, rid, _ in ends]
+    return {
+        "hosts": 3,
+        "runs": n,
+        "clients": f"{per_host_clients} per host, each triggering on its host",
+        "acknowledged": len(acked_ids),
+        "acknowledged_by_host": {k: len(v) for k, v in returned.items()},
+        "distinct_run_ids": len(set(acked_ids)),
+        "trigger_errors": len(errors),
+        "first_errors": errors[:3],
+        "end_events": len(ends),
+        "end_events_distinct": len(set(end_ids)),
+        "runs_per_exec_host": dict(sorted(Counter(name for name, _, _ in ends).items())),
+        "archived_per_host_store": {k: len(v) for k, v in own.items()},
+        "archived_in_stores": len(stored_ids),
+        "archived_good": sum(1 for s in stored if s[2] == "good"),
+        "cluster_list_archived": len(merged),
+        "cluster_list_partial": partial,
+        "lost": len(set(acked_ids) - set(stored_ids)),
+        "duplicated": (len(stored_ids) - len(set(stored_ids))) + (len(end_ids) - len(set(end_ids))),
+        "unexpected_runs": len(set(stored_ids) - set(acked_ids)),
+        "left_pending_or_active": len(left),
+        "handed_to_another_host": sum(1 for name, rid, _ in ends if not rid.startswith(name + "-")),
+        "seconds_to_acknowledge_all": round(t_acked - t0, 3),
+        "seconds_until_all_ended": round(last_end - t0, 3),
+        "runs_per_s": round(n / (last_end - t0), 1),
+        "host_cpu_ms_per_run": {h.name: round(c / n * 1e3, 2) for h, c in zip(hosts, cpu, strict=True)},
+    }
