@@ -360,3 +360,15 @@ def test_the_view_recovers_after_a_host_restart(page: Page, host: FloeHost, cons
     expect(page.locator(f'tr[data-run="{run}"]')).to_have_count(1)
     expect(page.locator(f'#archive tr[data-run="{run}"] .pill')).to_have_text("Succeeded")
     assert page.evaluate("window.__same_page") is True
+
+
+def test_the_stop_switch_shows_in_red_and_resumes(page: Page, host: FloeHost) -> None:
+    log_in(page, host)
+    assert host.post("/stop", {"reason": "release freeze"}).status_code == 200
+    banner = page.locator("#stop-banner")
+    expect(banner).to_contain_text("Dispatch stopped for all flows: release freeze", timeout=15_000)
+    color = banner.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert color.startswith("rgb(") and int(color[4:].split(",")[0]) > 150  # red
+    banner.get_by_role("button", name="Resume").click()
+    expect(banner).to_be_hidden()
+    assert host.get("/stop").json()["stopped"] == {}

@@ -14,6 +14,8 @@ if (logout) {
   });
 }
 
+import("./stopswitch.js").then((m) => m.start()).catch(showError);
+
 const pages = {
   login: () => import("./login.js"),
   dash: () => import("./dash.js"),
