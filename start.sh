@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/floe ]; then
+  echo "floe: setting up .venv (once)"
   python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e .
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e .; } > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    exit 1
+  fi
 fi
 echo "floe: dashboard http://127.0.0.1:8080/app/dash (user admin; password: the -admin token," \
      "or the generated one in ~/.floe/admin-token)"
