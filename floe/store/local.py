@@ -18,6 +18,7 @@ from floe.store.base import Doc
 from floe.store.codec import NODE_UPDATE, EventRow, RunRow, decode, encode, event_row, log_line, run_row
 from floe.store.crypto import SEALED, Cipher, event_aad, run_aad
 from floe.store.errors import StoreError
+from floe.store.threads import resolve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -279,10 +280,10 @@ class LocalStore:
             if recovered:
                 log.warning("store %s: writes recovered", self.path)
             delay = 0.0
-            _resolve(ready, None)
+            resolve(ready, None)
         with self._lock:
             waiters, self._waiters = self._waiters, []
-        _resolve([f for _, f in waiters], f"store {self.path} closed with unwritten records")
+        resolve([f for _, f in waiters], f"store {self.path} closed with unwritten records")
         if self._writer is not None:
             self._writer.close()
 
@@ -580,19 +581,3 @@ def _merge_events(
 def _doc(text: str) -> Doc:
     doc: Doc = decode(text)
     return doc
-
-
-def _resolve(futures: list[asyncio.Future[None]], error: str | None) -> None:
-    """From the writer thread: complete futures on their own loops."""
-    for fut in futures:
-        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-            fut.get_loop().call_soon_threadsafe(_complete, fut, error)
-
-
-def _complete(fut: asyncio.Future[None], error: str | None) -> None:
-    if fut.done():
-        return
-    if error is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(StoreError(error))

@@ -24,6 +24,7 @@ from floe.store import s3_layout as lay
 from floe.store.base import Doc, RunStore
 from floe.store.codec import NODE_UPDATE, EventRow, decode, encode, log_line
 from floe.store.errors import StoreError
+from floe.store.threads import resolve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -196,7 +197,7 @@ class S3Store:
                 self._state = "closed"
                 waiters, self._waiters = self._waiters, []
             for w in waiters:
-                _resolve(w.fut, f"s3 store {self.where} closed with {w.left} runs not uploaded")
+                resolve([w.fut], f"s3 store {self.where} closed with {w.left} runs not uploaded")
             with contextlib.suppress(StoreError):
                 self._save_shards(force=True)
             if left := self.pending_uploads:
@@ -335,7 +336,7 @@ class S3Store:
             if gen <= w.upto:
                 w.left -= 1
                 if w.left == 0:
-                    _resolve(w.fut, None)
+                    resolve([w.fut], None)
         self._waiters = [w for w in self._waiters if w.left > 0]
 
     def _save_shards(self, force: bool = False) -> None:
@@ -708,21 +709,6 @@ class S3Store:
             if not page.get("IsTruncated"):
                 return folders
             args["ContinuationToken"] = page["NextContinuationToken"]
-
-
-def _resolve(fut: asyncio.Future[None], error: str | None) -> None:
-    """From any thread: complete `fut` on its own loop (with `StoreError(error)` if given)."""
-    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-        fut.get_loop().call_soon_threadsafe(_complete, fut, error)
-
-
-def _complete(fut: asyncio.Future[None], error: str | None) -> None:
-    if fut.done():
-        return
-    if error is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(StoreError(error))
 
 
 def _shard(run_id: str) -> int:
