@@ -122,9 +122,6 @@ def _read(path: str | Path) -> bytes:
 
 
 def _host(data: Any, report: Report) -> HostConfig | None:
-    if data is None:
-        report.warn(0, "", "empty config: no flows")
-        return HostConfig(parse_common(None), (), report.warnings, report.source)
     root = Section.of(data, "", report, 1)
     if root is None:
         return None

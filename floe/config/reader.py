@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Collection, Iterator, Mapping
@@ -37,7 +38,7 @@ class Section:
     @classmethod
     def of(cls, raw: Any, path: str, report: Report, line: int) -> Section | None:
         if not isinstance(raw, Mapping):
-            report.error(line, path, f"must be a mapping, not {kind(plain_or_str(raw))}")
+            report.error(line, path, f"must be a mapping, not {kind(raw)}")
             return None
         return cls(raw, path, report)
 
@@ -182,11 +183,14 @@ class Section:
 
 
 def kind(value: Any) -> str:
-    """A reader's name for the YAML type of `value`."""
+    """A reader's name for the YAML type of `value` (a plain value, or a round-trip one: nothing is
+    converted, so an aliased value is never expanded here)."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if isinstance(value, bool) or type(value).__name__ == "ScalarBoolean":
         return "a boolean"
+    if isinstance(value, dt.datetime | dt.date) or isinstance(getattr(value, "value", None), str):
+        return "a string"  # plain() gives a date as ISO text, a tagged scalar as its text
     if isinstance(value, int):
         return "an integer"
     if isinstance(value, float):
@@ -201,7 +205,13 @@ def kind(value: Any) -> str:
 
 
 def plain_or_str(value: Any) -> Any:
+    """The plain value of `value`, or a short stand-in when it cannot be converted (a container is
+    never turned into text: `str()` of a round-trip value expands every alias in it)."""
     try:
         return plain(value)
     except PlainError:
+        if isinstance(value, Mapping):
+            return "{...}"
+        if isinstance(value, list | tuple | set):
+            return "[...]"
         return str(value)

@@ -53,7 +53,7 @@ def _ref(parent: Section, name: str, raw: Any, line: int) -> SecretRef | None:
     where = parent.key_path(name)
     shape = "must be {env: VARIABLE} or {file: PATH}"
     if not isinstance(raw, Mapping):
-        parent.report.error(line, where, f"{shape}, not {kind(plain_or_str(raw))}")
+        parent.report.error(line, where, f"{shape}, not {kind(raw)}")
         return None
     sec = Section(raw, where, parent.report)
     sec.line = sec.line or line

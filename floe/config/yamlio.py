@@ -94,14 +94,20 @@ def _check_aliases(data: Any, report: Report) -> bool:
     """Report every top-level value (or the whole document) whose alias expansion exceeds MAX_NODES
     values; False when one does. Linear in the size of the file: sizes are memoized per node."""
     sizes = _Sizes()
-    if sizes.of(data) <= MAX_NODES:
-        return True
+    try:
+        if sizes.of(data) <= MAX_NODES:
+            return True
+    except RecursionError:
+        report.error(own_line(data) or 1, "", "YAML nested too deeply")
+        return False
     message = f"too many aliases: the value expands to more than {MAX_NODES} values"
+    if sizes.recursive:
+        message = "too many aliases: a value contains itself (recursive alias)"
     if isinstance(data, Mapping):
         for key, value in data.items():
             if sizes.of(value) > MAX_NODES:
                 name = key if isinstance(key, str) else "(key)"
-                report.error(own_line(value) or key_line(data, key), name, message)
+                report.error(key_line(data, key) or own_line(value), name, message)
     elif isinstance(data, list):
         for i, value in enumerate(data):
             if sizes.of(value) > MAX_NODES:
@@ -119,6 +125,7 @@ class _Sizes:
         self.memo: dict[int, int] = {}
         self.active: set[int] = set()
         self.keep: list[object] = []  # keeps memoized ids alive
+        self.recursive = False
 
     def of(self, value: Any) -> int:
         if not isinstance(value, Mapping | list | tuple | set):
@@ -127,6 +134,7 @@ class _Sizes:
         if key in self.memo:
             return self.memo[key]
         if key in self.active:
+            self.recursive = True
             return MAX_NODES + 1
         self.active.add(key)
         total = 1
@@ -144,7 +152,13 @@ class _Sizes:
 
 
 def _mark_line(exc: object) -> int:
-    for attr in ("context_mark", "problem_mark"):
+    """The 1-based line of a ruamel error or warning: where the problem is, but where the token
+    starts for an unterminated quoted string (its context mark; the problem is at end of file)."""
+    attrs = ("problem_mark", "context_mark")
+    context = getattr(exc, "context", None)
+    if isinstance(context, str) and "quoted scalar" in context:
+        attrs = ("context_mark", "problem_mark")
+    for attr in attrs:
         mark = getattr(exc, attr, None)
         line = getattr(mark, "line", None)
         if isinstance(line, int):

@@ -16,6 +16,7 @@ from floe.cluster.peers import Cluster, Peer
 from floe.config import HostConfig
 from floe.config.sources import SourceFlowFiles
 from floe.hub.broadcast import Broadcaster
+from floe.hub.controls import AuditTrail, StopSwitch
 from floe.hub.flowfile import FlowFiles
 from floe.hub.messages import (
     Accept,
@@ -47,10 +48,8 @@ from floe.store.base import RunStore
 from floe.store.errors import StoreError
 
 log = logging.getLogger(__name__)
-STOP_FILE = "stop-file"  # the stop switch's scope while the stop file exists
 PERSIST_EVERY = 0.1  # seconds between writes of a busy run's document
 BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
-AUDIT = "_audit"  # the stream of audit entries in the store's events
 
 
 class NotDurable(Exception):
@@ -104,9 +103,9 @@ class Hub:
         self._written: dict[str, tuple[RunStatus, float]] = {}  # run -> status and time last written
         self._persist_due = False
         self._counter = 0
-        self.stopped: dict[str, str] = {}  # "*" or a flow id -> why dispatch is stopped
+        self.switch = StopSwitch(store, lambda: self.post(Wake()))
+        self.audit = AuditTrail(store, host.id, clock)
         self._buckets: dict[str, dict[str, Bucket]] = {}  # flow -> its policies' token buckets
-        self._audit_seq = 0
         self._offering: dict[str, str] = {}  # pend -> the host it is being handed to ("" for us)
         self._pinned: dict[str, str] = {}  # pend -> host that may have taken it: offer only there
         self._dispatching = False
@@ -154,26 +153,6 @@ class Hub:
             raise NotDurable(run_id, str(e)) from e
         return run_id
 
-    def stop(self, scope: str, reason: str) -> None:
-        """Halt dispatch of one flow (or "*": all); pending runs wait with the reason."""
-        self.stopped[scope] = reason
-        self.store.put_kv("stop", self.stopped)
-        log.warning("dispatch stopped for %s: %s", "every flow" if scope == "*" else scope, reason)
-        self.post(Wake())
-
-    def go(self, scope: str) -> None:
-        if self.stopped.pop(scope, None) is not None:
-            self.store.put_kv("stop", self.stopped)
-            log.warning("dispatch resumed for %s", "every flow" if scope == "*" else scope)
-        self.post(Wake())
-
-    def stop_reason(self, flow_id: str) -> str:
-        """Why dispatch of the flow is stopped ("" when it is not): the stop file, all flows, or it."""
-        for scope in (STOP_FILE, "*", flow_id):
-            if scope in self.stopped:
-                return f"dispatch stopped: {self.stopped[scope]}"
-        return ""
-
     async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any], by: str = "") -> None:
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.post(Answer(run_id, node_id, values, reply, by))
@@ -183,40 +162,6 @@ class Hub:
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.post(Cancel(run_id, reason, reply, by))
         await reply
-
-    def record(
-        self, by: str, action: str, flow: str = "", run_id: str = "", detail: str = ""
-    ) -> dict[str, Any]:
-        """Add an entry to this host's audit trail (kept in the store) and return it."""
-        self._audit_seq += 1
-        entry = {
-            "at": self.clock(),
-            "by": by or "?",
-            "action": action,
-            "flow": flow,
-            "run_id": run_id,
-            "detail": detail,
-            "host": self.host.id,
-            "seq": self._audit_seq,
-        }
-        self.store.put_kv("audit-seq", self._audit_seq)
-        self.store.append_event(
-            {
-                "run_id": AUDIT,
-                "flow": flow,
-                "seq": self._audit_seq,
-                "tag": "audit",
-                "source_node": "",
-                "good": True,
-                "opts": entry,
-                "at": entry["at"],
-            }
-        )
-        log.info("audit: %s %s %s %s", entry["by"], action, run_id or flow, detail)
-        return entry
-
-    async def audit_trail(self, after: int = 0) -> list[dict[str, Any]]:
-        return [dict(e["opts"]) for e in await self.store.events(AUDIT, after)]
 
     async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run]:
         docs = await self.store.list_runs(phase="archive", flow=flow_id, limit=limit, before=before)
@@ -308,20 +253,20 @@ class Hub:
             case Trigger(flow, trigger, values, reply, by):
                 self._admit(flow, trigger, values, now)
                 step = rm.new_pend(self._next_id(), flow, trigger, values, now)
-                self._new(step, self.record(by, "trigger", flow.id, step.run.run_id, trigger))
+                self._new(step, self.audit.record(by, "trigger", flow.id, step.run.run_id, trigger))
                 reply.set_result(step.run.run_id)
             case Rerun(old, from_node, rerun_reply, by):
                 self._admit(old.flow, old.trigger, old.values, now)
                 step = rm.rerun(old, self._next_id(), from_node, now)
                 detail = f"re-run of {old.run_id}" + (f" from {from_node}" if from_node else "")
-                self._new(step, self.record(by, "rerun", old.flow.id, step.run.run_id, detail))
+                self._new(step, self.audit.record(by, "rerun", old.flow.id, step.run.run_id, detail))
                 rerun_reply.set_result(step.run.run_id)
             case Answer(run_id, node_id, values, answer_reply, by):
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
                 step = rm.answer(run, node_id, values, now)
-                entry = self.record(
+                entry = self.audit.record(
                     by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
                 )
                 self._apply(replace(step, run=rm.audited(step.run, entry)))
@@ -329,7 +274,7 @@ class Hub:
             case Cancel(run_id, reason, cancel_reply, by):
                 if (run := self.runs.get(run_id)) is not None:
                     self.runs[run_id] = rm.audited(
-                        run, self.record(by, "cancel", run.flow.id, run_id, reason)
+                        run, self.audit.record(by, "cancel", run.flow.id, run_id, reason)
                     )
                 self._cancel(run_id, reason, now)
                 cancel_reply.set_result(None)
@@ -478,7 +423,7 @@ class Hub:
         for run in pending:
             if self._again:
                 return
-            stop = self.stop_reason(run.flow.id)
+            stop = self.switch.reason(run.flow.id)
             if stop:
                 self._set_reason(run, stop)
                 continue
@@ -616,8 +561,8 @@ class Hub:
     async def _recover(self) -> None:
         """Load the pending and active runs of this host and resolve every interrupted one."""
         self._counter = int(await self.store.get_kv(f"counter/{self.host.id}") or 0)
-        self.stopped = dict(await self.store.get_kv("stop") or {})
-        self._audit_seq = int(await self.store.get_kv("audit-seq") or 0)
+        await self.switch.load()
+        await self.audit.load()
         now = self.clock()
         for doc in reversed(await self.store.list_runs(phase="pending")):
             run = run_from_doc(doc)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from floe.hub.hub import STOP_FILE, Hub
+from floe.hub.controls import STOP_FILE
+from floe.hub.hub import Hub
 
 
 def _read(path: Path) -> str | None:
@@ -24,8 +25,8 @@ async def watch_stop_file(hub: Hub, path: Path, every: float = 1.0) -> None:
     """Check the file every `every` seconds until cancelled; stop or resume dispatch on change."""
     while True:
         reason = await asyncio.to_thread(_read, path)
-        if reason is not None and hub.stopped.get(STOP_FILE) != reason:
-            hub.stop(STOP_FILE, reason)
-        elif reason is None and STOP_FILE in hub.stopped:
-            hub.go(STOP_FILE)
+        if reason is not None and hub.switch.stopped.get(STOP_FILE) != reason:
+            hub.switch.stop(STOP_FILE, reason)
+        elif reason is None and STOP_FILE in hub.switch.stopped:
+            hub.switch.go(STOP_FILE)
         await asyncio.sleep(every)

@@ -68,7 +68,7 @@ async def login(request: Request) -> Response:
     if role is None:
         raise ApiError(401, "user or password is wrong")
     token = await c.sessions.create(user, role)
-    c.hub.record(user, "login")
+    c.hub.audit.record(user, "login")
     resp = JSONResponse({"user": user, "role": role})
     resp.set_cookie(
         COOKIE,
@@ -345,18 +345,18 @@ async def stop_switch(request: Request, *, on: bool, by: str) -> dict[str, Any]:
         raise ApiError(400, "reason must be a string", field="reason")
     cancelled: list[str] = []
     if on:
-        c.hub.stop(scope, reason)
-        c.hub.record(by, "stop", "" if scope == "*" else scope, "", reason)
+        c.hub.switch.stop(scope, reason)
+        c.hub.audit.record(by, "stop", "" if scope == "*" else scope, "", reason)
         if data.get("cancel") is True:
             for r in list(c.hub.runs.values()):
                 if r.phase == "active" and scope in ("*", r.flow.id) and r.exec_host == c.hub.host.id:
                     await c.hub.cancel(r.run_id, f"cancelled by the stop switch: {reason}", by)
                     cancelled.append(r.run_id)
     else:
-        c.hub.go(scope)
-        c.hub.record(by, "go", "" if scope == "*" else scope)
+        c.hub.switch.go(scope)
+        c.hub.audit.record(by, "go", "" if scope == "*" else scope)
     await c.hub.store.flush()
-    out: dict[str, Any] = {"stopped": dict(c.hub.stopped), "cancelled": cancelled}
+    out: dict[str, Any] = {"stopped": dict(c.hub.switch.stopped), "cancelled": cancelled}
     if not here_only:
         path = "/stop" if on else "/go"
         forward = {**data, "by": by}
@@ -379,7 +379,7 @@ async def audit(request: Request) -> Response:
     """The audit trail of the whole cluster, newest first (`limit`, default 100)."""
     c = ctx(request)
     limit = int_param(request, "limit", 100, 1, 10_000)
-    entries = await c.hub.audit_trail()
+    entries = await c.hub.audit.entries()
     got, missing = await c.hub.cluster.gather(lambda p: p.client.call("GET", "/audit"))
     for _, (_, doc) in got:
         entries += doc["entries"]
@@ -389,4 +389,4 @@ async def audit(request: Request) -> Response:
 
 
 async def stopped(request: Request) -> Response:
-    return JSONResponse({"stopped": dict(ctx(request).hub.stopped)})
+    return JSONResponse({"stopped": dict(ctx(request).hub.switch.stopped)})

@@ -199,7 +199,7 @@ async def go(request: Request) -> Response:
 
 async def audit(request: Request) -> Response:
     _admin_only(request)
-    return JSONResponse({"entries": await ctx(request).hub.audit_trail()})
+    return JSONResponse({"entries": await ctx(request).hub.audit.entries()})
 
 
 def routes() -> list[BaseRoute]:
