@@ -55,14 +55,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "wrong_type_timeout.yml": (11,),
     "wrong_type_ver.yml": (5,),
 }
-KNOWN_BUGS = {
-    "billion_laughs.yml": "bug: an alias bomb hangs lint: reader.plain_or_str falls back to str() of the "
-    "ruamel node, which expands every alias (docs/reliability.md)",
-    "empty.yml": "an empty file is accepted with a warning and exit 0, not a FILE:LINE error",
-    "bad_utf8.yml": "not-UTF-8 input names a byte offset, not FILE:LINE",
-    "binary_garbage.yml": "not-UTF-8 input names a byte offset, not FILE:LINE",
-    "deep_nesting.yml": "the nesting-depth error names no line",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _limit_memory() -> None:

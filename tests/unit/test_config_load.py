@@ -215,7 +215,7 @@ def test_bad_yaml_syntax_names_the_line(text: str, line: int) -> None:
 
 
 def test_not_utf8_is_a_config_error() -> None:
-    assert "not UTF-8" in one_error(b"flows: \xff\xfe\n").message  # type: ignore[arg-type]
+    assert "not valid UTF-8" in one_error(b"flows: \xff\xfe\n").message  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -377,10 +377,16 @@ def test_null_values_count_as_absent() -> None:
     assert (cfg.flows[0].name, cfg.flows[0].env) == ("f", ())
 
 
-def test_empty_config_gives_defaults_and_a_warning() -> None:
-    cfg = parse_config("", "c")
-    assert cfg.flows == ()
-    assert [w.message for w in cfg.warnings] == ["empty config: no flows"]
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n  # and another\n", "---\n", "\ufeff"])
+def test_an_empty_file_is_an_error(text: str) -> None:
+    p = one_error(text)
+    assert (p.line, p.key) == (1, "")
+    assert p.message == "file is empty: expected a host config (common/flows) or a flow-file document"
+
+
+def test_a_host_config_without_flows_is_valid() -> None:
+    assert parse_config("flows: []\n", "c").flows == ()
+    assert parse_config("common:\n  store-type: memory\n", "c").flows == ()
 
 
 def test_host_config_flow_lookup_picks_highest_or_exact_version() -> None:
