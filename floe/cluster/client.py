@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -11,7 +12,12 @@ log = logging.getLogger(__name__)
 
 
 class PeerError(Exception):
-    """A peer did not answer usefully: unreachable, timed out, refused our token, or a 5xx."""
+    """A peer did not answer usefully: unreachable, timed out, refused our token, or a 5xx.
+    `delivered` is False only when the request surely never reached it (no connection)."""
+
+    def __init__(self, message: str, *, delivered: bool = True) -> None:
+        super().__init__(message)
+        self.delivered = delivered
 
 
 class PeerClient:
@@ -30,7 +36,8 @@ class PeerClient:
                 method, self.prefix + path, json=body, headers=self.headers, timeout=timeout
             )
         except httpx.HTTPError as e:
-            raise PeerError(f"{self.address}: {type(e).__name__} {e}".strip()) from e
+            delivered = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
+            raise PeerError(f"{self.address}: {type(e).__name__} {e}".strip(), delivered=delivered) from e
         if r.status_code == 401:
             log.error("peer %s refused our admin token: the hosts' -admin tokens differ", self.address)
             raise PeerError(f"{self.address} refused the admin token")
@@ -41,8 +48,9 @@ class PeerClient:
         except ValueError as e:
             raise PeerError(f"{self.address}: answer is not JSON") from e
 
-    async def hello(self, timeout: float) -> dict[str, Any]:
-        _, doc = await self.call("GET", "/hello", timeout=timeout)
+    async def hello(self, timeout: float, me: str = "") -> dict[str, Any]:
+        """Who the peer is; `me` (our address) tells it we are up, so it need not wait a heartbeat."""
+        _, doc = await self.call("GET", f"/hello?from={quote(me)}" if me else "/hello", timeout=timeout)
         return dict(doc)
 
     async def offer(self, run: dict[str, Any]) -> tuple[bool, str]:

@@ -76,6 +76,7 @@ class Cluster:
             else None
         )
         self.beaten = asyncio.Event()  # set after the first heartbeat round
+        self._greeting: set[asyncio.Task[None]] = set()  # greetings of peers that said hello first
 
     async def start(self) -> None:
         if self.locks is not None:
@@ -110,9 +111,22 @@ class Cluster:
         self.beaten.set()
         self.on_change()  # a host may have come up; also the backstop for a missed wake
 
+    def heard_from(self, address: str) -> None:
+        """A peer said hello: if we had it offline, greet it now rather than at the next beat."""
+        peer = next((p for p in self.peers if address and same_address(p.address, address)), None)
+        if peer is not None and not peer.online:
+            task = asyncio.ensure_future(self._greet(peer))
+            self._greeting.add(task)
+            task.add_done_callback(self._greeting.discard)
+
+    async def _greet(self, p: Peer) -> None:
+        await self._hello(p)
+        if p.online:
+            self.on_change()
+
     async def _hello(self, p: Peer) -> None:
         try:
-            doc = await p.client.hello(timeout=max(0.5, self.heartbeat))
+            doc = await p.client.hello(timeout=max(0.5, self.heartbeat), me=self.address)
         except PeerError as e:
             if p.online:
                 log.warning("peer %s (%s) went offline: %s", p.id or "?", p.address, e)

@@ -505,8 +505,9 @@ class Hub:
                 raise PeerError(f"host {host} unknown")
             taken, why = await peer.client.offer(run_doc(run))
             self.post(Offered(run.run_id, host, taken, why))
-        except PeerError as e:
-            self.post(Offered(run.run_id, host, False, f"host {host} unreachable ({e})", unknown=True))
+        except PeerError as e:  # pinned to that host only if the offer may have reached it
+            why = f"host {host} unreachable ({e})"
+            self.post(Offered(run.run_id, host, False, why, unknown=e.delivered))
 
     async def _reserve(self, run: Run) -> None:
         self.post(Reserved(run.run_id, await self.cluster.acquire(run.run_id, run.flow.resource_tags)))

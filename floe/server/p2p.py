@@ -58,6 +58,7 @@ def _admin_only(request: Request) -> None:
 async def hello(request: Request) -> Response:
     _admin_only(request)
     hub = ctx(request).hub
+    hub.cluster.heard_from(request.query_params.get("from", ""))
     return JSONResponse(
         {
             "id": hub.host.id,
