@@ -572,7 +572,10 @@ class Hub:
             run = run_from_doc(doc)
             if run.exec_host != self.host.id:
                 continue
-            step = rm.recover(replace(run), now)
+            later = await self.store.events(run.run_id, run.seq)  # a busy run's document lags its events
+            if later:
+                run = replace(run, seq=max(e["seq"] for e in later))
+            step = rm.recover(run, now)
             if not step.run.status.ended:
                 self._start_runner(step.run, fresh=False)
             self._apply(step)
