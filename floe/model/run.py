@@ -108,25 +108,31 @@ class Step:
 
 
 class _Builder:
-    """Collects the run, events and starts of one transition."""
+    """Collects the run, events and starts of one transition. It copies the run's node map once
+    and counts event numbers itself, so a transition costs little however many nodes a flow has."""
 
     def __init__(self, run: Run, now: float) -> None:
         self.run, self.now = run, now
+        self.seq = run.seq
         self.events: list[Event] = []
         self.starts: list[Start] = []
+        self._own_nodes = False
 
     def emit(
         self, tag: str, source: str = "", good: bool = True, opts: Mapping[str, Any] | None = None
     ) -> Event:
-        self.run = replace(self.run, seq=self.run.seq + 1)
-        e = Event(self.run.run_id, self.run.flow.id, tag, source, good, opts or {}, self.run.seq, self.now)
+        self.seq += 1
+        e = Event(self.run.run_id, self.run.flow.id, tag, source, good, opts or {}, self.seq, self.now)
         self.events.append(e)
         return e
 
     def set_node(self, node_id: str, **changes: Any) -> None:
-        nodes = dict(self.run.nodes)
+        if not self._own_nodes:  # the caller's run is never changed: copy its nodes once
+            self.run = replace(self.run, nodes=dict(self.run.nodes))
+            self._own_nodes = True
+        nodes = self.run.nodes
+        assert isinstance(nodes, dict)
         nodes[node_id] = replace(self.run.node(node_id), **changes)
-        self.run = replace(self.run, nodes=nodes)
 
     def end(self, status: RunStatus, reason: str = "") -> None:
         if self.run.status.ended:
@@ -136,11 +142,13 @@ class _Builder:
             for k, n in self.run.nodes.items()
         }
         self.run = replace(self.run, status=status, ended=self.now, reason=reason, nodes=nodes)
+        self._own_nodes = True
         good = status is RunStatus.GOOD
         self.emit(ev.SYS_END_ALL, good=good, opts={"status": status.value, "reason": reason})
 
     def step(self) -> Step:
-        return Step(self.run, tuple(self.events), tuple(self.starts))
+        run = self.run if self.seq == self.run.seq else replace(self.run, seq=self.seq)
+        return Step(run, tuple(self.events), tuple(self.starts))
 
 
 def _live(n: NodeRun) -> bool:
