@@ -429,12 +429,13 @@ class Hub:
                 continue
             pinned = self._pinned.get(run.run_id)
             candidates = [h for h in hosts if h.id == pinned] if pinned else hosts
-            host, why = place(run.flow, candidates, holders)
+            host, why = place(run.flow, candidates, holders, prefer=self.host.id)
             if not host:
                 self._set_reason(run, f"offered to {pinned}, no answer yet: {why}" if pinned else why)
             elif host != self.host.id:
                 self._offering[run.run_id] = host
                 self._spawn(self._offer(run, host))
+                hosts = [replace(h, active=h.active + 1) if h.id == host else h for h in hosts]
             elif run.flow.resource_tags and self.cluster.locks is None:
                 self._offering[run.run_id] = ""
                 self._spawn(self._reserve(run))
@@ -472,6 +473,8 @@ class Hub:
             return
         if taken:
             self._pinned.pop(run_id, None)
+            if (peer := self.cluster.peer(host)) is not None:
+                peer.active += 1  # until its next hello says how busy it really is
             del self.runs[run_id]
             self._dirty.discard(run_id)
             moved = replace(run, exec_host=host, status=RunStatus.RUNNING, reason="")

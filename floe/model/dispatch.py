@@ -50,8 +50,11 @@ def conflict(flow: Flow, host: str, holders: Iterable[Holder]) -> str:
     return ""
 
 
-def place(flow: Flow, hosts: Sequence[HostView], holders: Iterable[Holder]) -> tuple[str, str]:
-    """Choose the least busy live host that fits: `(host_id, "")`, or `("", reason)`."""
+def place(
+    flow: Flow, hosts: Sequence[HostView], holders: Iterable[Holder], prefer: str = ""
+) -> tuple[str, str]:
+    """Choose the least busy live host that fits (`prefer` on a tie: no hand-over needed):
+    `(host_id, "")`, or `("", reason)`."""
     held = list(holders)
     tagged = [h for h in hosts if tags_match(h.tags, flow.host_tags)]
     if not tagged:
@@ -60,7 +63,7 @@ def place(flow: Flow, hosts: Sequence[HostView], holders: Iterable[Holder]) -> t
     if not live:
         return "", "host " + ", ".join(h.id for h in tagged) + " unreachable"
     reasons = []
-    for h in sorted(live, key=lambda h: (h.active, h.id)):
+    for h in sorted(live, key=lambda h: (h.active, h.id != prefer, h.id)):
         why = conflict(flow, h.id, held)
         if not why:
             return h.id, ""

@@ -66,3 +66,10 @@ async def test_locks_are_exclusive_idempotent_and_survive_a_reload() -> None:
     assert again.reconcile("h1", active={"h1-1"}, older_than=float("inf")) == []
     again.release("h1-1")
     assert again.acquire("h3-1", "h3", ["db", "net"]) == ""
+
+
+def test_place_prefers_the_adopting_host_on_a_tie() -> None:
+    f = Flow("f")
+    views = hosts(("h1", "", True, 1), ("h2", "", True, 1), ("h3", "", True, 1))
+    assert place(f, views, [], prefer="h3") == ("h3", "")
+    assert place(f, views, []) == ("h1", "")
