@@ -16,10 +16,6 @@ SYS_MOVED = "sys.moved"  # a pend was handed to another host: follow the run the
 INBOUND_PREFIX = "inbound."
 
 
-def is_system(tag: str) -> bool:
-    return tag.startswith("sys.")
-
-
 def task_tag(node_id: str, sub: str) -> str:
     return f"task.{node_id}.{sub}"
 
@@ -52,16 +48,3 @@ class Event:
             "seq": self.seq,
             "at": self.at,
         }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Event:
-        return cls(
-            run_id=d["run_id"],
-            flow=d["flow"],
-            tag=d["tag"],
-            source=d.get("source_node", ""),
-            good=bool(d.get("good", True)),
-            opts=dict(d.get("opts") or {}),
-            seq=int(d.get("seq", 0)),
-            at=float(d.get("at", 0.0)),
-        )

@@ -47,10 +47,6 @@ class Node:
     fields: tuple[FormField, ...] = ()  # parsed opts.form.fields of data triggers and data tasks
     line: int = 0  # 1-based line in the source file, 0 when unknown
 
-    @property
-    def tag_prefix(self) -> str:
-        return f"{self.cls.value}.{self.id}"
-
 
 @dataclass(frozen=True, slots=True)
 class Policy:
