@@ -13,14 +13,14 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.host import FloeHost, free_port
+from tests.support.host import FloeHost, free_port, stop_all, wait_for
 
 CONF = """
 common:
@@ -101,25 +101,13 @@ class Cluster:
         return bool(next(x for x in viewer.get("/hosts").json()["hosts"] if x["id"] == name)["online"])
 
 
-def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll state held by other processes (there is no event to wait on) until `cond()` holds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(tmp_path)
     try:
         yield c.start()
     finally:
-        for h in c.hosts:
-            if h.proc is not None and h.proc.poll() is None:
-                os.kill(h.proc.pid, signal.SIGCONT)
-            h.stop()
-            h.http.close()
+        stop_all(c.hosts)
 
 
 @pytest.mark.timeout(60)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.host import FloeHost, free_port
+from tests.support.host import FloeHost, free_port, stop_all, wait_for
 
 CONF = """
 common:
@@ -69,25 +69,13 @@ class Trio:
         return self
 
 
-def wait_for(cond: object, timeout: float = 20.0) -> None:
-    """Poll a condition on other processes (no event to wait on) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def trio(tmp_path: Path) -> Iterator[Trio]:
     t = Trio(tmp_path)
     try:
         yield t.start()
     finally:
-        for h in t.hosts:
-            if h.proc is not None and h.proc.poll() is None:
-                os.kill(h.proc.pid, signal.SIGCONT)
-            h.stop()
-            h.http.close()
+        stop_all(t.hosts)
 
 
 def test_tag_routing_runs_on_the_only_host_with_the_tag(trio: Trio) -> None:

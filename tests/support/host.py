@@ -188,3 +188,21 @@ class FloeHost:
         r = self.get(f"/flows/{flow}/runs/{run_id}/nodes/{node}/log")
         assert r.status_code == 200, r.text
         return r.text
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll state held by other processes (there is no event to wait on) until `cond()` holds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
+        time.sleep(0.05)
+
+
+def stop_all(hosts: Iterable[FloeHost]) -> None:
+    """Stop every host by PID (resuming one a test left SIGSTOPped) and close its clients."""
+    for h in hosts:
+        if h.proc is not None and h.proc.poll() is None:
+            os.kill(h.proc.pid, signal.SIGCONT)
+        h.stop()
+        for client in (h.http, *h.extra_clients):
+            client.close()
