@@ -225,7 +225,8 @@ class Hub:
                     while not self.queue.empty() and time.monotonic() < deadline:
                         self._handle(self.queue.get_nowait())
                     self._persist()
-                    await asyncio.sleep(0)  # a flood of output lines never starves the API
+                    if not self.queue.empty():
+                        await asyncio.sleep(0)  # a flood of output lines never starves the API
             finally:
                 for tasks in self._runners.values():
                     if tasks.task:
@@ -339,7 +340,7 @@ class Hub:
         tasks = self._runners.get(run.run_id)
         for start in step.starts:
             if tasks is not None:
-                tasks.inbox.put_nowait(start)
+                tasks.start(start)
 
     def _end(self, run: Run) -> None:
         self.runs.pop(run.run_id, None)

@@ -55,11 +55,19 @@ class RunTasks:
         self.post, self.fresh, self.git_key, self.grace = post, fresh, git_key, grace
         self.secrets: Mapping[str, str] = secrets if secrets is not None else {}
         self.masker = masker if masker is not None else Masker(self.secrets.values())
-        self.inbox: asyncio.Queue[Start] = asyncio.Queue()
+        self.inbox: asyncio.Queue[Start] = asyncio.Queue()  # starts that came before the workspace
         self.task: asyncio.Task[None] | None = None
+        self._group: asyncio.TaskGroup | None = None
+
+    def start(self, start: Start) -> None:
+        """Run a node in the run's task group (queued until the workspace is ready)."""
+        if self._group is not None:
+            self._group.create_task(self._node(start))
+        else:
+            self.inbox.put_nowait(start)
 
     async def main(self) -> None:
-        """Prepare the workspace, then run every node start posted to `inbox` until cancelled."""
+        """Prepare the workspace, then run the run's nodes until cancelled."""
         try:
             await asyncio.to_thread(_fresh_dir if self.fresh else _ensure_dir, self.workspace)
         except OSError as e:
@@ -69,9 +77,10 @@ class RunTasks:
                 why = self.masker.mask(f"workspace {self.workspace}: {e}")
                 self.post(NodeDone(self.run_id, start.node_id, 1, {}, why))
         async with asyncio.TaskGroup() as tg:
-            while True:
-                start = await self.inbox.get()
-                tg.create_task(self._node(start))
+            while not self.inbox.empty():
+                tg.create_task(self._node(self.inbox.get_nowait()))
+            self._group = tg  # from now on the hub starts nodes here directly
+            await asyncio.Event().wait()  # until the run is cancelled
 
     async def _node(self, start: Start) -> None:
         node = self.flow.node(start.node_id)
