@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,11 @@ class Settings:
     bind: str = "127.0.0.1:8080"
     cert: str = ""  # TLS certificate and key files: serve https when set
     key: str = ""
+
+
+def _stopping(signum: int, frame: object) -> None:
+    """uvicorn re-raises the stop signal once it has stopped serving; without this handler that
+    would end the process before the hub cancels its runs and the store is flushed."""
 
 
 async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, str] | None = None) -> None:
@@ -84,12 +90,16 @@ async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, st
             ]
             log.info("host %s serving on %s", settings.host_id, settings.bind)
             remove_sighup = install_sighup(hub)
+            previous = {sig: signal.signal(sig, _stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
-                await server.serve()
+                await server.serve()  # returns on SIGINT/SIGTERM, then re-raises it: to `_stopping`
             finally:
                 remove_sighup()
+                for sig, handler in previous.items():  # a second signal stops the host at once
+                    signal.signal(sig, handler)
             for task in background:
-                task.cancel()
+                task.cancel()  # runs' tasks are killed and awaited, then the store is flushed
+            log.info("host %s stopping", settings.host_id)
     finally:
         await cluster.close()
         await store.close()

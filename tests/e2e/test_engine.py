@@ -304,3 +304,16 @@ def test_floe_quick_start_flags_and_long_forms(tmp_path: Path) -> None:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(10)
+
+
+def test_a_graceful_stop_kills_running_tasks_and_flushes_the_store(host: FloeHost) -> None:
+    run_id = host.trigger("long")
+    child = _child_pid(host, run_id)
+    assert host.proc is not None
+    host.proc.send_signal(signal.SIGTERM)  # the host only, not its tasks' process groups
+    assert host.proc.wait(15) == 0  # it handled the signal, cleaned up, and exited
+    assert not _alive(child)  # its task's process group went with it
+    assert "host h1 stopping" in host.log()
+    host.start()
+    r = host.run("long", run_id)
+    assert r["status"] == "bad" and r["reason"] == "host restarted while nap was running"
