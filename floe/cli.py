@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="floe",
         description="Serve a floe host. floe's single-dash flags (-tags=linux,go) work as well as --tags.",
-        epilog="floe lint FILE... validates host configs and flow files.",
+        epilog="Also: floe lint FILE... (validate configs and flow files), floe hash-password (a hash for "
+        "common.users), floe keys list|rotate [--reencrypt] (the store's encryption keys).",
     )
 
     def opt(name: str, help: str, default: str) -> None:
@@ -37,7 +38,11 @@ def _parser() -> argparse.ArgumentParser:
             f"-{name}", f"--{alias}", dest=name, default=default, help=help + f" (default {default!r})"
         )
 
-    opt("conf", "host config: a file path (default.yml: the embedded demo when absent)", DEFAULT_CONF)
+    opt(
+        "conf",
+        "host config: a path, git+URL#path@ref or an http(s) URL (default.yml: the demo)",
+        DEFAULT_CONF,
+    )
     opt("host_name", "this host's short id, used in run ids", "h1")
     opt("admin", "admin token for the API and host-to-host calls; or FLOE_ADMIN", "")
     opt("tags", "comma-separated host tags", "")
