@@ -167,21 +167,22 @@ class Hub:
         docs = await self.store.list_runs(phase="archive", flow=flow_id, limit=limit, before=before)
         return [run_from_doc(d) for d in docs]
 
+    async def lookup(self, run_id: str) -> tuple[Run | None, bool]:
+        """The run as this host knows it, and whether it was handed to another host (then the run
+        is as last known here, and its `exec_host` is where it went)."""
+        if run_id in self.runs:
+            return self.runs[run_id], False
+        doc = await self.store.get_run(run_id)
+        return (run_from_doc(doc), doc["phase"] == "moved") if doc else (None, False)
+
     async def find(self, run_id: str) -> Run | None:
         """A run this host holds or has archived (not one it handed to another host)."""
-        if run_id in self.runs:
-            return self.runs[run_id]
-        doc = await self.store.get_run(run_id)
-        return run_from_doc(doc) if doc and doc["phase"] != "moved" else None
+        run, moved = await self.lookup(run_id)
+        return None if moved else run
 
     async def moved(self, flow_id: str | None = None) -> list[Run]:
         """Runs this host adopted and handed to another host, as last known here."""
         return [run_from_doc(d) for d in await self.store.list_runs(phase="moved", flow=flow_id)]
-
-    async def moved_to(self, run_id: str) -> str:
-        """The host a run adopted here was handed to, or ""."""
-        doc = await self.store.get_run(run_id)
-        return str(doc["exec_host"]) if doc and doc["phase"] == "moved" else ""
 
     async def accept(self, run: Run) -> str:
         """A peer hands us a pend (idempotent by run id): "" once it runs here, else why not."""

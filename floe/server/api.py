@@ -332,13 +332,12 @@ def _scope(c: Context, data: dict[str, Any]) -> str:
     return flow
 
 
-async def stop_switch(request: Request, *, on: bool, by: str) -> dict[str, Any]:
-    """Stop (or resume) dispatch of one flow or all, on this host and, unless asked by a peer, on
-    every peer; `cancel: true` also cancels the active runs it covers."""
+async def stop_switch(
+    request: Request, data: dict[str, Any], *, on: bool, by: str, forward: bool
+) -> dict[str, Any]:
+    """Stop (or resume) dispatch of one flow or all, on this host and, with `forward`, on every
+    peer; `cancel: true` also cancels the active runs it covers."""
     c = ctx(request)
-    data = await body(request)
-    here_only = "by" in data  # a peer forwarding the switch
-    by = str(data.get("by") or by)
     scope = _scope(c, data)
     reason = data.get("reason") or "stopped from the API"
     if not isinstance(reason, str):
@@ -357,10 +356,9 @@ async def stop_switch(request: Request, *, on: bool, by: str) -> dict[str, Any]:
         c.hub.audit.record(by, "go", "" if scope == "*" else scope)
     await c.hub.store.flush()
     out: dict[str, Any] = {"stopped": dict(c.hub.switch.stopped), "cancelled": cancelled}
-    if not here_only:
-        path = "/stop" if on else "/go"
-        forward = {**data, "by": by}
-        got, missing = await c.hub.cluster.gather(lambda p: p.client.call("POST", path, forward))
+    if forward:
+        path, sent = ("/stop" if on else "/go"), {**data, "by": by}
+        got, missing = await c.hub.cluster.gather(lambda p: p.client.call("POST", path, sent))
         out["hosts"] = sorted([c.hub.host.id, *(p.id for p, _ in got)])
         out["unreachable"] = c.hub.cluster.unreachable(missing)
         out["cancelled"] += [x for _, (_, doc) in got for x in (doc or {}).get("cancelled", [])]
@@ -368,11 +366,15 @@ async def stop_switch(request: Request, *, on: bool, by: str) -> dict[str, Any]:
 
 
 async def stop(request: Request) -> Response:
-    return JSONResponse(await stop_switch(request, on=True, by=who(request)))
+    return JSONResponse(
+        await stop_switch(request, await body(request), on=True, by=who(request), forward=True)
+    )
 
 
 async def go(request: Request) -> Response:
-    return JSONResponse(await stop_switch(request, on=False, by=who(request)))
+    return JSONResponse(
+        await stop_switch(request, await body(request), on=False, by=who(request), forward=True)
+    )
 
 
 async def audit(request: Request) -> Response:

@@ -67,10 +67,10 @@ class Located:
 
 
 async def locate(hub: Hub, run_id: str) -> Located:
-    run = await hub.find(run_id)
-    if run is not None:
-        return Located(run=run)
-    host = await hub.moved_to(run_id)
+    known, moved = await hub.lookup(run_id)
+    if known is not None and not moved:
+        return Located(run=known)
+    host = known.exec_host if known is not None else ""
     peers = [p for p in hub.cluster.online() if p.id == host] if host else hub.cluster.online()
     got, _ = await hub.cluster.gather(lambda p: p.client.run(run_id, GATHER_TIMEOUT), peers, GATHER_TIMEOUT)
     for peer, detail in got:
@@ -79,10 +79,8 @@ async def locate(hub: Hub, run_id: str) -> Located:
     run = await hub.find(run_id)  # it may have been handed to us while we asked around
     if run is not None:
         return Located(run=run)
-    if host:  # handed to a host that does not answer: say what we last knew
-        stale = next((r for r in await hub.moved() if r.run_id == run_id), None)
-        if stale is not None:
-            return Located(detail={**run_detail(stale), "reason": f"exec host {host} unreachable"})
+    if known is not None:  # handed to a host that does not answer: say what we last knew
+        return Located(detail={**run_detail(known), "reason": f"exec host {host} unreachable"})
     return Located()
 
 

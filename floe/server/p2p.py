@@ -189,13 +189,20 @@ async def rerun(request: Request) -> Response:
 
 
 async def stop(request: Request) -> Response:
+    """A peer forwards its stop switch, with the user who threw it."""
     _admin_only(request)
-    return JSONResponse(await stop_switch(request, on=True, by="?"))
+    data = await body(request)
+    return JSONResponse(
+        await stop_switch(request, data, on=True, by=str(data.get("by") or "?"), forward=False)
+    )
 
 
 async def go(request: Request) -> Response:
     _admin_only(request)
-    return JSONResponse(await stop_switch(request, on=False, by="?"))
+    data = await body(request)
+    return JSONResponse(
+        await stop_switch(request, data, on=False, by=str(data.get("by") or "?"), forward=False)
+    )
 
 
 async def audit(request: Request) -> Response:

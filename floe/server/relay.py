@@ -15,6 +15,12 @@ from floe.server.cluster_view import locate
 from floe.server.context import Context
 
 
+async def until_closed(ws: WebSocket) -> None:
+    """Returns when the client leaves; clients have nothing to say, their messages are ignored."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
+
+
 async def exec_peer(c: Context, run_id: str) -> Peer | None:
     """The peer that holds `run_id`, when this host does not."""
     if await c.hub.find(run_id) is not None:
@@ -36,11 +42,7 @@ async def relay(ws: WebSocket, c: Context, peer: Peer, params: dict[str, str]) -
                 async for message in up:
                     await ws.send_text(message if isinstance(message, str) else message.decode())
 
-            async def until_closed() -> None:
-                while (await ws.receive())["type"] != "websocket.disconnect":
-                    pass
-
-            tasks = [asyncio.ensure_future(down()), asyncio.ensure_future(until_closed())]
+            tasks = [asyncio.ensure_future(down()), asyncio.ensure_future(until_closed(ws))]
             try:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:

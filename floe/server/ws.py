@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from floe.hub.broadcast import Filter, Subscription
 from floe.model.event import SYS_MOVED
 from floe.server.context import Context
-from floe.server.relay import exec_peer, relay
+from floe.server.relay import exec_peer, relay, until_closed
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,6 @@ class Pump:
                 return
 
 
-async def _until_closed(ws: WebSocket) -> None:
-    while (await ws.receive())["type"] != "websocket.disconnect":
-        pass  # clients have nothing to say; their messages are ignored
-
-
 async def _first(*aws: Any) -> tuple[int, BaseException | None]:
     """Run the awaitables until one finishes, cancel and reap the rest; the index of the first to
     finish and its exception. (Not wait_for: in 3.11 it can swallow a cancellation.)"""
@@ -120,7 +115,7 @@ async def _serve(ws: WebSocket, c: Context, pump: Pump, after: int) -> bool:
     """Replay, then forward live events until the client leaves; True if it was too slow."""
     steps = [pump.replay(c, after)] if pump.run_id else []
     for step in (*steps, pump.live()):
-        which, error = await _first(step, _until_closed(ws), pump.sub.dropped.wait(), pump.stalled())
+        which, error = await _first(step, until_closed(ws), pump.sub.dropped.wait(), pump.stalled())
         if which >= 2:
             return True  # its queue overflowed, or one send stalled
         if which == 1 or error is not None:

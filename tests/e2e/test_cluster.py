@@ -183,3 +183,14 @@ def test_a_host_with_another_token_is_refused(tmp_path: Path, trio: Trio) -> Non
     finally:
         rogue.stop()
         rogue.http.close()
+
+
+def test_the_stop_switch_reaches_every_host_and_names_who_threw_it(trio: Trio) -> None:
+    h1, h2, h3 = trio.hosts
+    out = h1.post("/stop", {"reason": "freeze", "by": "someone else"}).json()
+    assert out["hosts"] == ["h1", "h2", "h3"] and out["unreachable"] == []
+    for h in (h2, h3):
+        assert h.get("/stop").json()["stopped"] == {"*": "freeze"}
+        assert [(e["by"], e["action"]) for e in h.get("/p2p/audit").json()["entries"]] == [("admin", "stop")]
+    assert h1.post("/go", {}).json()["hosts"] == ["h1", "h2", "h3"]
+    assert h3.get("/stop").json()["stopped"] == {}
