@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,14 @@ async def bare_spawn(n: int) -> float:
     return time.perf_counter() - t0
 
 
+def blocking_spawn(n: int) -> float:
+    """Seconds to run `true` `n` times with `subprocess.run` (no event loop): the strictest baseline."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(["true"], check=True)
+    return time.perf_counter() - t0
+
+
 async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
     n = sizes.chain_tasks
     await bare_spawn(10)  # warm up the bench process's own spawn path
@@ -67,9 +76,11 @@ async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
         await wait_ended(ws, [rid], 120)
         floe_runs: list[float] = []
         bare_runs: list[float] = []
+        blocking_runs: list[float] = []
         host_cpu: list[float] = []
         for _ in range(sizes.chain_repeats):
             bare_runs.append(await bare_spawn(n) / n)
+            blocking_runs.append(await asyncio.to_thread(blocking_spawn, n) / n)
             cpu0 = host.cpu_seconds()
             rid = await host.push(None, "chain")
             end = (await wait_ended(ws, [rid], 120))[rid]
@@ -80,6 +91,8 @@ async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
             floe_runs.append((run["ended"] - run["started"]) / n)
     floe_ms, bare_ms = statistics.median(floe_runs) * 1e3, statistics.median(bare_runs) * 1e3
     ratios = [f / b for f, b in zip(floe_runs, bare_runs, strict=True)]  # each pair measured back to back
+    blocking_ms = statistics.median(blocking_runs) * 1e3
+    blocking_ratios = [f / b for f, b in zip(floe_runs, blocking_runs, strict=True)]
     return {
         "tasks_per_run": n,
         "repeats": sizes.chain_repeats,
@@ -88,9 +101,12 @@ async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
         "ratio": round(statistics.median(ratios), 2),
         "ratio_of_medians": round(floe_ms / bare_ms, 2),
         "ratio_of_best": round(min(floe_runs) / min(bare_runs), 2),
+        "blocking_ms_per_task": round(blocking_ms, 3),
+        "ratio_to_blocking": round(statistics.median(blocking_ratios), 2),
         "host_cpu_ms_per_task": round(statistics.median(host_cpu) * 1e3, 3),
         "floe_ms_per_task_runs": [round(x * 1e3, 3) for x in floe_runs],
         "bare_ms_per_task_runs": [round(x * 1e3, 3) for x in bare_runs],
+        "blocking_ms_per_task_runs": [round(x * 1e3, 3) for x in blocking_runs],
         "target_ratio": 1.5,
         "floe_go_ratio": 2.5,
     }

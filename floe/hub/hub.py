@@ -328,20 +328,34 @@ class Hub:
         """Make a transition real: keep the run, publish its events, start its nodes."""
         run = step.run
         self._dirty.add(run.run_id)
-        for e in step.events:
-            doc = e.to_json()
+        docs = [e.to_json() for e in step.events]
+        for doc in docs:
             self.store.append_event(doc)
-            self.broadcast.publish(doc)
-            for observe in self.observers:
-                observe(doc)
         if run.status.ended:
             self._end(run)
+            self._spawn(self._announce_durable(docs))
             return
+        for doc in docs:
+            self._publish(doc)
         self.runs[run.run_id] = run
         tasks = self._runners.get(run.run_id)
         for start in step.starts:
             if tasks is not None:
                 tasks.start(start)
+
+    def _publish(self, doc: dict[str, Any]) -> None:
+        self.broadcast.publish(doc)
+        for observe in self.observers:
+            observe(doc)
+
+    async def _announce_durable(self, docs: list[dict[str, Any]]) -> None:
+        """Publish a run's last events once the store has committed its end, so a client that saw
+        a run end never finds it otherwise after a crash (unless the store has been failing for its
+        flush timeout: then they are published anyway, and the writes are still being retried)."""
+        with contextlib.suppress(StoreError):
+            await self.store.flush()
+        for doc in docs:
+            self._publish(doc)
 
     def _end(self, run: Run) -> None:
         self.runs.pop(run.run_id, None)

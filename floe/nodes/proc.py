@@ -10,27 +10,42 @@ import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 from floe.nodes.base import NodeError
 
 MAX_LINE = 64 * 1024  # a longer line is passed on in pieces of this many bytes
 DRAIN = 1.0  # seconds to wait for the output pipe to close once the process group is gone
+READ_SIZE = 64 * 1024
 
 _BREAK = re.compile(rb"\r\n|\n|\r")
 
 
-class _LineReader(asyncio.Protocol):
-    """Splits the output pipe into lines (`\\n`, `\\r\\n`, or `\\r` as progress bars use) for `on_line`."""
+class _LineReader:
+    """Reads the output pipe as the loop finds it readable and splits it into lines (`\\n`, `\\r\\n`,
+    or `\\r` as progress bars use) for `on_line`; `closed` resolves at end of file."""
 
-    def __init__(self, on_line: Callable[[str], None]) -> None:
-        self._on_line = on_line
+    def __init__(self, fd: int, on_line: Callable[[str], None]) -> None:
+        self._fd, self._on_line = fd, on_line
         self._buf = b""
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._readable)
 
-    def data_received(self, data: bytes) -> None:
-        if self.closed.done():
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, READ_SIZE)
+        except BlockingIOError:
             return
+        except OSError:
+            data = b""
+        if data:
+            self._feed(data)
+        else:
+            self.finish()
+
+    def _feed(self, data: bytes) -> None:
         self._buf += data
         start = 0
         for m in _BREAK.finditer(self._buf):
@@ -45,13 +60,12 @@ class _LineReader(asyncio.Protocol):
             self._emit(self._buf[:MAX_LINE])
             self._buf = self._buf[MAX_LINE:]
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.finish()
-
     def finish(self) -> None:
-        """Pass on a last unterminated line; nothing reaches `on_line` after this."""
+        """Pass on a last unterminated line and close the pipe; nothing reaches `on_line` after this."""
         if self.closed.done():
             return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
         rest = self._buf.rstrip(b"\r")
         if rest:
             self._emit(rest)
@@ -61,6 +75,30 @@ class _LineReader(asyncio.Protocol):
     def _emit(self, line: bytes) -> None:
         for start in range(0, max(len(line), 1), MAX_LINE):
             self._on_line(line[start : start + MAX_LINE].decode("utf-8", errors="replace"))
+
+
+def _exit_of(child: subprocess.Popen[bytes]) -> asyncio.Future[int]:
+    """The child's return code once it exits (it is reaped then), watched by a pidfd on the loop;
+    a thread waits for it where the kernel has no pidfds."""
+    loop = asyncio.get_running_loop()
+    try:
+        pidfd = os.pidfd_open(child.pid)
+    except (AttributeError, OSError):  # no pidfd_open (not Linux ≥ 5.3)
+        return _exit_by_thread(child)
+    exited: asyncio.Future[int] = loop.create_future()
+
+    def readable() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        exited.set_result(child.wait())  # it has exited: this reaps it without blocking
+
+    loop.add_reader(pidfd, readable)
+    return exited
+
+
+def _exit_by_thread(child: subprocess.Popen[bytes]) -> asyncio.Future[int]:
+    """The child's return code, from a thread that waits for it (where there are no pidfds)."""
+    return asyncio.ensure_future(asyncio.to_thread(child.wait))
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
@@ -79,20 +117,16 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def _output_pipe() -> tuple[IO[bytes], int]:
-    """A pipe for the child's stdout and stderr: our (unbuffered) read end, and its write fd."""
-    read_fd, write_fd = os.pipe()
-    return open(read_fd, "rb", buffering=0), write_fd
+def _spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], out: int) -> subprocess.Popen[bytes]:
+    """Start `argv` in a new session (its own process group) with `out` as stdout and stderr.
 
-
-async def _spawn(
-    argv: Sequence[str], cwd: Path, env: Mapping[str, str], out: int
-) -> asyncio.subprocess.Process:
+    Like asyncio's subprocess transport, this forks (vfork) in the loop's thread; it returns once
+    the program is executing, so a missing program is known here."""
     try:
-        return await asyncio.create_subprocess_exec(
-            *argv,
+        return subprocess.Popen(
+            argv,
             cwd=cwd,
-            env=dict(env),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -110,15 +144,15 @@ async def _wait_closed(reader: _LineReader, seconds: float) -> None:
     await asyncio.wait([reader.closed], timeout=seconds)
 
 
-async def _stop(proc: asyncio.subprocess.Process, reader: _LineReader, grace: float) -> None:
+async def _stop(pgid: int, exited: asyncio.Future[int], reader: _LineReader, grace: float) -> None:
     """SIGTERM the group, give it `grace` seconds to exit and close the pipe, then SIGKILL the rest."""
-    _signal_group(proc.pid, signal.SIGTERM)
+    _signal_group(pgid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(grace):
-            await proc.wait()
-            await asyncio.wait([reader.closed])
-    _signal_group(proc.pid, signal.SIGKILL)
-    await proc.wait()
+            both: list[asyncio.Future[Any]] = [exited, reader.closed]
+            await asyncio.wait(both)
+    _signal_group(pgid, signal.SIGKILL)
+    await exited
     await _wait_closed(reader, DRAIN)
 
 
@@ -159,33 +193,25 @@ async def run(
     seconds, and the process is always reaped before the cancellation propagates. `on_line` must
     not raise.
     """
-    loop = asyncio.get_running_loop()
-    pipe, out_w = _output_pipe()
+    read_fd, write_fd = os.pipe()
     try:
-        proc = await _spawn(argv, cwd, env, out_w)
+        child = _spawn(argv, cwd, env, write_fd)
     except BaseException:
-        pipe.close()
+        os.close(read_fd)
         raise
     finally:
-        os.close(out_w)
-    reader = _LineReader(on_line)
-    transport: asyncio.BaseTransport | None = None
+        os.close(write_fd)
+    reader = _LineReader(read_fd, on_line)
+    exited = _exit_of(child)
     try:
-        transport, _ = await loop.connect_read_pipe(lambda: reader, pipe)
-        returncode = await proc.wait()
-        if _signal_group(proc.pid, signal.SIGTERM):  # leftovers of the program
+        returncode = await asyncio.shield(exited)  # a cancellation here must still reap it in _stop
+        if _signal_group(child.pid, signal.SIGTERM):  # leftovers of the program
             await _wait_closed(reader, grace)
-            _signal_group(proc.pid, signal.SIGKILL)
+            _signal_group(child.pid, signal.SIGKILL)
         await _wait_closed(reader, DRAIN)
         return exit_status(returncode)
     except BaseException:
-        if transport is None:
-            reader.finish()  # no pipe to wait for
-        await _uninterrupted(_stop(proc, reader, grace))
+        await _uninterrupted(_stop(child.pid, exited, reader, grace))
         raise
     finally:
         reader.finish()
-        if transport is None:
-            pipe.close()
-        else:
-            transport.close()

@@ -46,6 +46,7 @@ _ADD_EVENT = "INSERT OR IGNORE INTO events(run_id, seq, node, tag, doc) VALUES(?
 _PUT_KV = "INSERT INTO kv(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 _WAL_KEEP = 32 * 1024 * 1024  # bytes of WAL kept after a checkpoint; a huge batch's excess is truncated
 _REMIND_EVERY = 30.0  # seconds between repeated error logs while writes keep failing
+LINGER = 0.01  # seconds the writer lets writes gather into one transaction, unless a flush waits
 
 
 @dataclass(slots=True)
@@ -103,6 +104,7 @@ class LocalStore:
         self._error: BaseException | None = None
         self._failing_since: float | None = None
         self._state = "new"  # new | open | closing | closed
+        self._idle = False  # the writer waits for a first write (and is then woken by it)
         self._thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
         self._readers: list[sqlite3.Connection] = []
@@ -196,7 +198,9 @@ class LocalStore:
         self._ticket += 1
         batch = self._pending
         batch.upto = self._ticket
-        self._wake.notify()
+        if self._idle:
+            self._idle = False
+            self._wake.notify()
         return batch
 
     async def flush(self) -> None:
@@ -206,6 +210,7 @@ class LocalStore:
                 return
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append((self._ticket, fut))
+            self._wake.notify()
         while True:
             # every `flush_timeout` seconds: give up if writes are failing, else (just slow) wait on
             done, _ = await asyncio.wait({fut}, timeout=self._flush_timeout)
@@ -235,7 +240,10 @@ class LocalStore:
         while True:
             with self._lock:
                 while self._inflight is None and not self._pending and self._state == "open":
+                    self._idle = True
                     self._wake.wait()
+                if self._inflight is None and self._state == "open" and not self._waiters:
+                    self._wake.wait(LINGER)  # more writes gather meanwhile; a flush or close cuts it short
                 if self._inflight is None:
                     if not self._pending:
                         break

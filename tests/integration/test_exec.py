@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,9 @@ async def test_second_cancel_during_grace_still_reaps(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await exited(pid)
+
+
+async def test_exit_is_awaited_by_a_thread_where_there_is_no_pidfd(tmp_path: Path) -> None:
+    child = proc._spawn(["sh", "-c", "exit 3"], tmp_path, os.environ, subprocess.DEVNULL)
+    assert await proc._exit_by_thread(child) == 3
+    assert child.returncode == 3  # reaped

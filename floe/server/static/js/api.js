@@ -11,7 +11,16 @@ export class ApiError extends Error {
   }
 }
 
+let leaving = false; // set on logout: a poll answered 401 meanwhile must not redirect elsewhere
+
+/** Leave the page for `url`, ignoring the 401s of calls still in flight. */
+export function leave(url) {
+  leaving = true;
+  location.assign(url);
+}
+
 export function toLogin() {
+  if (leaving) return;
   const here = location.pathname + location.search;
   location.assign(`/app/login?next=${encodeURIComponent(here)}`);
 }

@@ -1,6 +1,6 @@
 // Entry point: the header's logout button, then the page's own module.
 
-import { api, showError } from "./api.js";
+import { api, leave, showError } from "./api.js";
 
 const logout = document.getElementById("logout");
 if (logout) {
@@ -10,7 +10,7 @@ if (logout) {
     } catch (err) {
       if (err.status !== 401) showError(err);
     }
-    location.assign("/app/login");
+    leave("/app/login");
   });
 }
 
