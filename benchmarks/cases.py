@@ -23,7 +23,7 @@ class Sizes:
     """How much each benchmark does (`--quick` shrinks it)."""
 
     chain_tasks: int = 100
-    chain_repeats: int = 7
+    chain_repeats: int = 15
     triggers: int = 50
     burst_runs: int = 1000
     burst_clients: int = 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Mapping
@@ -83,6 +84,7 @@ async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, st
         async with asyncio.TaskGroup() as tg:
             background = [tg.create_task(hub.run())]
             await hub.ready.wait()
+            gc.freeze()  # what start-up made lives as long as the host: the collector need not scan it
             background += [
                 tg.create_task(run_triggers(hub)),
                 tg.create_task(cluster.run()),

@@ -141,7 +141,8 @@ def _spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], out: int) -> 
 
 
 async def _wait_closed(reader: _LineReader, seconds: float) -> None:
-    await asyncio.wait([reader.closed], timeout=seconds)
+    if not reader.closed.done():
+        await asyncio.wait([reader.closed], timeout=seconds)
 
 
 async def _stop(pgid: int, exited: asyncio.Future[int], reader: _LineReader, grace: float) -> None:

@@ -12,13 +12,17 @@ PHASES = ("pending", "active", "archive", "moved")  # moved: handed to another h
 NODE_UPDATE = "sys.node.update"
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_ASCII = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(value: Any) -> str:
     """Compact JSON; non-ASCII kept as is unless it cannot be stored as UTF-8 (lone surrogates)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = _COMPACT.encode(value)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(value, separators=(",", ":"))
+        text = _ASCII.encode(value)
     return text
 
 
