@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import subprocess
@@ -57,6 +58,29 @@ async def bare_spawn(n: int) -> float:
     return time.perf_counter() - t0
 
 
+def _start_true() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["true"])
+
+
+async def pidfd_spawn(n: int) -> float:
+    """Seconds to spawn `n` `true` processes the way floe's `proc.run` does, without the rest of
+    floe: `subprocess.Popen` on the loop, the exit watched by a pidfd reader."""
+    loop = asyncio.get_running_loop()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        child = _start_true()
+        pidfd = os.pidfd_open(child.pid)
+        exited: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(pidfd, exited.set_result, None)
+        try:
+            await exited
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        child.wait()
+    return time.perf_counter() - t0
+
+
 def blocking_spawn(n: int) -> float:
     """Seconds to run `true` `n` times with `subprocess.run` (no event loop): the strictest baseline."""
     t0 = time.perf_counter()
@@ -77,10 +101,12 @@ async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
         floe_runs: list[float] = []
         bare_runs: list[float] = []
         blocking_runs: list[float] = []
+        pidfd_runs: list[float] = []
         host_cpu: list[float] = []
         for _ in range(sizes.chain_repeats):
             bare_runs.append(await bare_spawn(n) / n)
             blocking_runs.append(await asyncio.to_thread(blocking_spawn, n) / n)
+            pidfd_runs.append(await pidfd_spawn(n) / n)
             cpu0 = host.cpu_seconds()
             rid = await host.push(None, "chain")
             end = (await wait_ended(ws, [rid], 120))[rid]
@@ -93,6 +119,8 @@ async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
     ratios = [f / b for f, b in zip(floe_runs, bare_runs, strict=True)]  # each pair measured back to back
     blocking_ms = statistics.median(blocking_runs) * 1e3
     blocking_ratios = [f / b for f, b in zip(floe_runs, blocking_runs, strict=True)]
+    pidfd_ms = statistics.median(pidfd_runs) * 1e3
+    pidfd_ratios = [f / b for f, b in zip(floe_runs, pidfd_runs, strict=True)]
     return {
         "tasks_per_run": n,
         "repeats": sizes.chain_repeats,
@@ -103,10 +131,13 @@ async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
         "ratio_of_best": round(min(floe_runs) / min(bare_runs), 2),
         "blocking_ms_per_task": round(blocking_ms, 3),
         "ratio_to_blocking": round(statistics.median(blocking_ratios), 2),
+        "pidfd_ms_per_task": round(pidfd_ms, 3),
+        "ratio_to_pidfd": round(statistics.median(pidfd_ratios), 2),
         "host_cpu_ms_per_task": round(statistics.median(host_cpu) * 1e3, 3),
         "floe_ms_per_task_runs": [round(x * 1e3, 3) for x in floe_runs],
         "bare_ms_per_task_runs": [round(x * 1e3, 3) for x in bare_runs],
         "blocking_ms_per_task_runs": [round(x * 1e3, 3) for x in blocking_runs],
+        "pidfd_ms_per_task_runs": [round(x * 1e3, 3) for x in pidfd_runs],
         "target_ratio": 1.5,
         "floe_go_ratio": 2.5,
     }

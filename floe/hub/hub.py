@@ -44,6 +44,7 @@ from floe.model.form import FormError, validate
 from floe.model.mask import Masker
 from floe.model.policy import Bucket, Rejected, admit
 from floe.model.run import Run, RunStatus, Step
+from floe.nodes import leftovers
 from floe.store.base import RunStore
 from floe.store.errors import StoreError
 
@@ -587,13 +588,17 @@ class Hub:
         for doc in reversed(await self.store.list_runs(phase="pending")):
             run = run_from_doc(doc)
             self.runs[run.run_id] = run
+        active: list[Run] = []
         for doc in await self.store.list_runs(phase="active"):
             run = run_from_doc(doc)
             if run.exec_host != self.host.id:
                 continue
             later = await self.store.events(run.run_id, run.seq)  # a busy run's document lags its events
-            if later:
-                run = replace(run, seq=max(e["seq"] for e in later))
+            active.append(replace(run, seq=max(e["seq"] for e in later)) if later else run)
+        killed = await self._kill_leftovers(active)
+        for run in active:
+            for left in killed.get(run.run_id, []):
+                run = self._note_killed(run, left, now)
             step = rm.recover(run, now)
             if not step.run.status.ended:
                 self._start_runner(step.run, fresh=False)
@@ -602,6 +607,35 @@ class Hub:
         self._dispatch()
         self._persist()
         await self.store.flush()
+
+    async def _kill_leftovers(self, runs: list[Run]) -> dict[str, list[leftovers.Leftover]]:
+        """Kill what the interrupted tasks of `runs` left running when the host died; by run."""
+        interrupted = {
+            r.run_id: workspace_path(self.workspace_root, r.flow, r.run_id)
+            for r in runs
+            if any(n.status is rm.NodeStatus.RUNNING for n in r.nodes.values())
+        }
+        by_run: dict[str, list[leftovers.Leftover]] = {}
+        for left in await asyncio.to_thread(leftovers.kill, interrupted):
+            log.warning(
+                "<%s> killed process %d left running by %s: %s",
+                left.run_id,
+                left.pid,
+                left.node_id,
+                left.command,
+            )
+            by_run.setdefault(left.run_id, []).append(left)
+        return by_run
+
+    def _note_killed(self, run: Run, left: leftovers.Leftover, now: float) -> Run:
+        """Say in the node's log that its leftover process was killed; the run with that event."""
+        node = left.node_id if left.node_id in run.nodes else next(iter(run.nodes), "")
+        line = self.masker.mask(
+            f"killed process {left.pid} left running when the host stopped: {left.command}"
+        )
+        step = rm.log_line(run, node, line, now)
+        self._apply(step)
+        return step.run
 
 
 async def _quietly(call: Awaitable[Any]) -> None:

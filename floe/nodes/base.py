@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from floe.model.flow import Node
+from floe.model.opts import OptError, build_env, opt_str_list
+
+RUN_VAR = "FLOE_RUN_ID"  # in every task process's environment: a restarted host finds leftovers by it
+NODE_VAR = "FLOE_NODE_ID"
 
 
 class NodeError(Exception):
@@ -37,6 +42,18 @@ class NodeContext:
     git_key: str = ""
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL on cancel
     secrets: Mapping[str, str] = field(default_factory=dict)  # `${secret:NAME}` values for env entries
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of the task's processes: the host's, the flow's and the task's `env`,
+        `FLOEWS`, and the run and node ids (`FLOE_RUN_ID`, `FLOE_NODE_ID`)."""
+        try:
+            env = build_env(
+                os.environ, self.flow_env, opt_str_list(self.opts, "env"), str(self.workspace), self.secrets
+            )
+        except OptError as exc:
+            raise NodeError(str(exc)) from exc
+        env[RUN_VAR], env[NODE_VAR] = self.run_id, self.node.id
+        return env
 
 
 TaskType = Callable[[NodeContext], Awaitable[Outcome]]

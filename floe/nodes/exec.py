@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from floe.model.opts import OptError, build_env, expand_command_vars, opt_str, opt_str_list
+from floe.model.opts import OptError, expand_command_vars, opt_str, opt_str_list
 from floe.nodes import paths, proc
 from floe.nodes.base import NodeContext, NodeError, Outcome
 
@@ -43,10 +42,8 @@ def command(opts: Mapping[str, Any], env: Mapping[str, str]) -> tuple[list[str],
 
 def prepare(ctx: NodeContext) -> tuple[list[str], str, Path, dict[str, str]]:
     """argv, its log line, working directory (created) and environment of an exec task."""
+    env = ctx.process_env()
     try:
-        env = build_env(
-            os.environ, ctx.flow_env, opt_str_list(ctx.opts, "env"), str(ctx.workspace), ctx.secrets
-        )
         argv, shown = command(ctx.opts, env)
         sub_dir = opt_str(ctx.opts, "sub-dir")
     except OptError as exc:

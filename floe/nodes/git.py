@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from floe.model.opts import OptError, build_env, opt_str, opt_str_list
+from floe.model.opts import OptError, opt_str
 from floe.nodes import paths, proc
 from floe.nodes.base import NodeContext, NodeError, Outcome
 
@@ -70,12 +69,7 @@ class Git:
 def git_env(ctx: NodeContext, key_file: str) -> dict[str, str]:
     """Host + flow + task env, no credential prompts, floe's commit identity unless one is set,
     and `GIT_SSH_COMMAND` with the key file when there is one."""
-    try:
-        env = build_env(
-            os.environ, ctx.flow_env, opt_str_list(ctx.opts, "env"), str(ctx.workspace), ctx.secrets
-        )
-    except OptError as exc:
-        raise NodeError(str(exc)) from exc
+    env = ctx.process_env()
     env["GIT_TERMINAL_PROMPT"] = "0"
     for name, value in IDENTITY.items():
         env.setdefault(name, value)

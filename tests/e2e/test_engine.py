@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import HostFactory
-from tests.support.host import TOKEN, FloeHost, free_port
+from tests.support.host import TOKEN, FloeHost, free_port, wait_for
 
 CONF = """
 common:
@@ -209,12 +209,15 @@ def test_kill_9_keeps_pending_and_archived_runs_and_resolves_active(host: FloeHo
     assert host.run("locked", pending)["status"] == "pending"
 
     host.kill9()
-    os.kill(child, signal.SIGKILL)  # the orphaned task process: its host is gone
+    assert _alive(child)  # the task's processes outlive their host
     host.start()
 
+    wait_for(lambda: not _alive(child), 10, "the leftover task process killed at restart")
     assert host.run("diamond", good)["status"] == "good"
     r = host.run("long", active)
     assert r["status"] == "bad" and r["reason"] == "host restarted while nap was running"
+    killed = host.node_log("long", active, "nap").splitlines()
+    assert f"killed process {child} left running when the host stopped: sleep 300" in killed
     assert host.wait_run("locked", pending)["status"] == "good"  # kept, then dispatched
     assert host.run("gate", gate)["status"] == "waiting"  # a data gate survives a restart
     assert host.push("gate", "sign-off", {"tests_passed": True, "to_hash": "h"}, run=gate).status_code == 200
