@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
+LAGGING = 1_000  # events queued for one subscriber that count as falling behind
 
 Filter = Callable[[dict[str, Any]], bool]
 
@@ -35,6 +36,10 @@ class Broadcaster:
         sub = Subscription(accepts, asyncio.Queue(maxsize=maxsize))
         self._subs.add(sub)
         return sub
+
+    def lagging(self) -> bool:
+        """Whether some subscriber has fallen LAGGING events behind."""
+        return any(sub.queue.qsize() >= LAGGING for sub in self._subs)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)

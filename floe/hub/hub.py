@@ -22,7 +22,7 @@ from floe.hub.messages import (
     Accept,
     Answer,
     Cancel,
-    Line,
+    Lines,
     Message,
     NodeDone,
     Offered,
@@ -51,6 +51,7 @@ from floe.store.errors import StoreError
 log = logging.getLogger(__name__)
 PERSIST_EVERY = 0.1  # seconds between writes of a busy run's document
 BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
+LAGGING_BATCH_SECONDS = 0.001  # the same while a websocket client falls behind: its sender gets more turns
 
 
 class NotDurable(Exception):
@@ -223,7 +224,8 @@ class Hub:
             try:
                 while True:
                     self._handle(await self.queue.get())
-                    deadline = time.monotonic() + BATCH_SECONDS
+                    turn = LAGGING_BATCH_SECONDS if self.broadcast.lagging() else BATCH_SECONDS
+                    deadline = time.monotonic() + turn
                     while not self.queue.empty() and time.monotonic() < deadline:
                         self._handle(self.queue.get_nowait())
                     self._persist()
@@ -247,9 +249,9 @@ class Hub:
     def _apply_message(self, msg: Message) -> None:
         now = self.clock()
         match msg:
-            case Line(run_id, node_id, line):
+            case Lines(run_id, node_id, lines):
                 if (run := self.runs.get(run_id)) is not None:
-                    self._apply(rm.log_line(run, node_id, line, now))
+                    self._apply(rm.log_lines(run, node_id, lines, now))
             case NodeDone(run_id, node_id, status, opts, error):
                 if (run := self.runs.get(run_id)) is not None and run_id not in self._cancelling:
                     self._apply(rm.node_done(run, node_id, status, opts, error, now))
@@ -633,7 +635,7 @@ class Hub:
         line = self.masker.mask(
             f"killed process {left.pid} left running when the host stopped: {left.command}"
         )
-        step = rm.log_line(run, node, line, now)
+        step = rm.log_lines(run, node, (line,), now)
         self._apply(step)
         return step.run
 

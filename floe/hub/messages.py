@@ -50,10 +50,12 @@ class Cancel:
 
 
 @dataclass(frozen=True, slots=True)
-class Line:
+class Lines:
+    """Output lines of a running node, in order: those it logged in one turn of the event loop."""
+
     run_id: str
     node_id: str
-    line: str
+    lines: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +107,4 @@ class Wake:
     """Something changed elsewhere (a peer came up, a run ended): try pending runs again."""
 
 
-Message = Trigger | Rerun | Answer | Cancel | Line | NodeDone | Stopped | Accept | Offered | Reserved | Wake
+Message = Trigger | Rerun | Answer | Cancel | Lines | NodeDone | Stopped | Accept | Offered | Reserved | Wake

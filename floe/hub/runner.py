@@ -7,16 +7,18 @@ import logging
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from floe.hub.messages import Line, Message, NodeDone
+from floe.hub.messages import Lines, Message, NodeDone
 from floe.model.flow import Flow
-from floe.model.mask import Masker
+from floe.model.mask import LineMasker, Masker
 from floe.model.run import Start
 from floe.nodes.base import NodeContext, NodeError
 from floe.nodes.registry import TASK_TYPES
 
 log = logging.getLogger(__name__)
 
+MAX_LINES = 64  # output lines in one message to the hub
 TIMED_OUT = 124  # the exit status of a task killed by its `timeout`, as timeout(1) reports it
 
 
@@ -88,11 +90,12 @@ class RunTasks:
         if start.delay:
             await asyncio.sleep(start.delay)
 
-        lines = self.masker.stream()  # one per node: a secret split across two lines is seen
+        emit = _Output(self.run_id, node.id, self.masker.stream(), self.post)
         mask = self.masker.mask
 
-        def emit(line: str) -> None:
-            self.post(Line(self.run_id, node.id, lines.mask_line(line)))
+        def done(status: int, opts: Mapping[str, Any], error: str = "") -> None:
+            emit.flush()  # its last lines come before its result
+            self.post(NodeDone(self.run_id, node.id, status, opts, error))
 
         if start.attempt > 1:
             emit(f"attempt {start.attempt}")
@@ -111,25 +114,47 @@ class RunTasks:
         )
         execute = TASK_TYPES.get(node.type)
         if execute is None:
-            self.post(NodeDone(self.run_id, node.id, 1, {}, f"no task type {node.type!r}"))
+            done(1, {}, f"no task type {node.type!r}")
             return
         try:
             async with asyncio.timeout(node.timeout):
                 outcome = await execute(ctx)
         except TimeoutError:
             emit(f"timed out after {node.timeout:g}s")
-            self.post(
-                NodeDone(self.run_id, node.id, TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"})
-            )
+            done(TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"})
         except NodeError as e:
             emit(str(e))
-            self.post(NodeDone(self.run_id, node.id, 1, {}, mask(str(e))))
+            done(1, {}, mask(str(e)))
         except Exception as e:  # a task boundary: a bug in a task type fails the node, not the host
             log.exception("<%s> task %s crashed", self.run_id, node.id)  # masked by floe.secrets
             emit(f"internal error: {e!r}")
-            self.post(NodeDone(self.run_id, node.id, 1, {}, mask(f"internal error: {e!r}")))
+            done(1, {}, mask(f"internal error: {e!r}"))
         else:
-            self.post(NodeDone(self.run_id, node.id, outcome.status, self.masker.mask_value(outcome.opts)))
+            done(outcome.status, self.masker.mask_value(outcome.opts))
+
+
+class _Output:
+    """A node's log. Each line is masked; the lines logged in one turn of the event loop (an exec
+    task's header, the lines of one read of its output) reach the hub as one Lines message, of
+    at most MAX_LINES lines so that the hub's turns stay short."""
+
+    def __init__(
+        self, run_id: str, node_id: str, stream: LineMasker, post: Callable[[Message], None]
+    ) -> None:
+        self._run_id, self._node_id, self._stream, self._post = run_id, node_id, stream, post
+        self._held: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        if not self._held:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._held.append(self._stream.mask_line(line))
+        if len(self._held) >= MAX_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._held:
+            self._post(Lines(self._run_id, self._node_id, tuple(self._held)))
+            self._held = []
 
 
 def _ensure_dir(path: Path) -> None:

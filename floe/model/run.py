@@ -8,7 +8,7 @@ goodness), when a bad or error event has no listener (bad), or when nothing is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -319,9 +319,11 @@ def fail(run: Run, reason: str, now: float) -> Step:
     return b.step()
 
 
-def log_line(run: Run, node_id: str, line: str, now: float) -> Step:
+def log_lines(run: Run, node_id: str, lines: Sequence[str], now: float) -> Step:
+    """One `sys.node.update` event per output line."""
     b = _Builder(run, now)
-    b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"line": line})
+    for line in lines:
+        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"line": line})
     return b.step()
 
 

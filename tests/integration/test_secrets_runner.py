@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from floe.hub.messages import Line, Message, NodeDone
+from floe.hub.messages import Lines, Message, NodeDone
 from floe.hub.runner import RunTasks
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.run import Start
@@ -44,7 +44,7 @@ async def test_output_and_reasons_are_masked(tmp_path: Path) -> None:
     )
     opts = {"shell": shell, "env": ["OTHER=x-${secret:T}-y"]}
     seen = await run_node(tmp_path, opts, {"T": TOKEN})
-    lines = [m.line for m in seen if isinstance(m, Line)]
+    lines = [line for m in seen if isinstance(m, Lines) for line in m.lines]
     text = "\n".join(lines)
     assert TOKEN not in text and TOKEN[:8] not in text and TOKEN[8:] not in text
     assert base64.b64encode(TOKEN.encode()).decode()[:12] not in text
@@ -65,4 +65,4 @@ async def test_error_messages_are_masked(tmp_path: Path) -> None:
     done = seen[-1]
     assert isinstance(done, NodeDone)
     assert done.error == "program not found: ***"
-    assert [m.line for m in seen if isinstance(m, Line)][-1] == "program not found: ***"
+    assert [line for m in seen if isinstance(m, Lines) for line in m.lines][-1] == "program not found: ***"
