@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
@@ -87,6 +88,7 @@ class Hub:
         secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.secrets: Mapping[str, str] = dict(secrets or {})  # `${secret:NAME}` values; never logged
+        self.host_env = dict(os.environ)  # what tasks start from: the environment the host started with
         self.masker = Masker(self.secrets.values())
         self.flow_files: FlowFiles = flow_files or SourceFlowFiles(
             Path(config.common.store_root) / "flow_cache", config.common.git_key
@@ -568,6 +570,7 @@ class Hub:
             grace=self.grace,
             secrets=self.secrets,
             masker=self.masker,
+            host_env=self.host_env,
         )
         self._runners[run.run_id] = tasks
         tasks.task = self._tg.create_task(self._own(tasks))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -37,7 +38,8 @@ class RunTasks:
     """Starts the run's nodes in its own TaskGroup; cancelling `task` cancels (and kills) them all.
 
     `secrets` are the values of `${secret:NAME}` in env entries; `masker` (by default one made from
-    `secrets`) masks them in every output line, reason and result opts before they leave here."""
+    `secrets`) masks them in every output line, reason and result opts before they leave here.
+    `host_env` is the environment tasks start from (by default the process's, as it is then)."""
 
     def __init__(
         self,
@@ -52,11 +54,13 @@ class RunTasks:
         grace: float = 5.0,
         secrets: Mapping[str, str] | None = None,
         masker: Masker | None = None,
+        host_env: Mapping[str, str] = os.environ,
     ) -> None:
         self.run_id, self.flow, self.workspace, self.cache_dir = run_id, flow, workspace, cache_dir
         self.post, self.fresh, self.git_key, self.grace = post, fresh, git_key, grace
         self.secrets: Mapping[str, str] = secrets if secrets is not None else {}
         self.masker = masker if masker is not None else Masker(self.secrets.values())
+        self.host_env = host_env
         self.inbox: asyncio.Queue[Start] = asyncio.Queue()  # starts that came before the workspace
         self.task: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -111,6 +115,7 @@ class RunTasks:
             git_key=self.git_key,
             grace=self.grace,
             secrets=self.secrets,
+            host_env=self.host_env,
         )
         execute = TASK_TYPES.get(node.type)
         if execute is None:

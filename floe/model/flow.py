@@ -77,12 +77,17 @@ class Flow:
     policies: tuple[Policy, ...] = ()
     source: str = ""  # file the flow came from
     line: int = 0
+    _by_id: Mapping[str, Node] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the hub looks nodes up on every event: index them once (the first of an id wins)
+        by_id: dict[str, Node] = {}
+        for n in (*self.triggers, *self.tasks):
+            by_id.setdefault(n.id, n)
+        object.__setattr__(self, "_by_id", by_id)
 
     def node(self, node_id: str) -> Node | None:
-        for n in (*self.triggers, *self.tasks):
-            if n.id == node_id:
-                return n
-        return None
+        return self._by_id.get(node_id)
 
     def trigger(self, node_id: str) -> Node | None:
         return next((t for t in self.triggers if t.id == node_id), None)

@@ -42,13 +42,18 @@ class NodeContext:
     git_key: str = ""
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL on cancel
     secrets: Mapping[str, str] = field(default_factory=dict)  # `${secret:NAME}` values for env entries
+    host_env: Mapping[str, str] = field(default_factory=lambda: os.environ)  # the hub passes a start-up copy
 
     def process_env(self) -> dict[str, str]:
         """The environment of the task's processes: the host's, the flow's and the task's `env`,
         `FLOEWS`, and the run and node ids (`FLOE_RUN_ID`, `FLOE_NODE_ID`)."""
         try:
             env = build_env(
-                os.environ, self.flow_env, opt_str_list(self.opts, "env"), str(self.workspace), self.secrets
+                self.host_env,
+                self.flow_env,
+                opt_str_list(self.opts, "env"),
+                str(self.workspace),
+                self.secrets,
             )
         except OptError as exc:
             raise NodeError(str(exc)) from exc

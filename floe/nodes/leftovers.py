@@ -40,12 +40,14 @@ def kill(workspaces: Mapping[str, Path]) -> list[Leftover]:
         for run_id, ws in workspaces.items()
     }
     killed: list[Leftover] = []
-    me = os.getpid()
+    me, uid = os.getpid(), os.getuid()
     for entry in os.scandir(PROC):
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
         pid = int(entry.name)
         try:
+            if entry.stat().st_uid != uid:  # another user's: never ours, even when we are root
+                continue
             pidfd = os.pidfd_open(pid)
         except OSError:  # gone already, or no pidfds here
             continue
