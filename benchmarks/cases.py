@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from benchmarks import flows
-from benchmarks.host import AUTH, BASE, Host, next_event, wait_ended
+from benchmarks.host import AUTH, BASE, Host, arrivals, first_start, next_event, wait_ended
 from benchmarks.stats import ms, summary_ms
 
 
@@ -151,37 +151,17 @@ async def trigger_latency(root: Path, sizes: Sizes) -> dict[str, Any]:
     async with (
         Host(root, flows.one_task("quick")) as host,
         host.events(flow="quick", tags="sys.node.start,sys.end.all") as ws,
+        arrivals(ws) as arrived,
     ):
-        arrived: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
-
-        async def reader() -> None:  # stamps each event as it arrives, while the POST is in flight
-            while True:
-                e = await next_event(ws, 600)
-                arrived.put_nowait((time.time(), e))
-
-        reading = asyncio.create_task(reader())
-        try:
-            for i in range(sizes.triggers + 3):  # the first 3 warm up
-                sent = time.time()
-                rid = await host.push(None, "quick")
-                start: tuple[float, dict[str, Any]] | None = None
-                while True:
-                    received, e = await asyncio.wait_for(arrived.get(), 30)
-                    if e["run_id"] != rid:
-                        continue
-                    if e["tag"] == "sys.node.start" and start is None:
-                        start = received, e
-                    if e["tag"] == "sys.end.all":
-                        break
-                assert start is not None
-                run = await host.run("quick", rid)
-                if i >= 3:
-                    by_event.append(start[1]["at"] - sent)
-                    by_receipt.append(start[0] - sent)
-                    by_api.append(run["nodes"][0]["started"] - sent)
-        finally:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
+        for i in range(sizes.triggers + 3):  # the first 3 warm up
+            sent = time.time()
+            rid = await host.push(None, "quick")
+            received, start = await first_start(arrived, rid)
+            run = await host.run("quick", rid)
+            if i >= 3:
+                by_event.append(start["at"] - sent)
+                by_receipt.append(received - sent)
+                by_api.append(run["nodes"][0]["started"] - sent)
     return {
         "triggers": sizes.triggers,
         "post_to_node_start_event_at": summary_ms(by_event),

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from benchmarks import flows
-from benchmarks.host import AUTH, BASE, Host, free_port, next_event
+from benchmarks.host import AUTH, BASE, Host, arrivals, first_start, free_port, next_event
 from benchmarks.stats import ms, summary_ms
 
 TAGS = ["linux", "linux,special", "linux"]
@@ -88,40 +88,20 @@ async def cluster_latency(root: Path, sizes: Any) -> dict[str, Any]:
         by_receipt: list[float] = []
         by_ack: list[float] = []
         exec_hosts: Counter[str] = Counter()
-        async with h2.events(flow="special", tags="sys.node.start,sys.end.all") as ws:
-            arrived: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
-
-            async def reader() -> None:  # stamps each event on arrival, while the POST is in flight
-                while True:
-                    e = await next_event(ws, 600)
-                    arrived.put_nowait((time.time(), e))
-
-            reading = asyncio.create_task(reader())
-            try:
-                for i in range(sizes.triggers + 3):  # the first 3 warm up
-                    sent = time.time()
-                    rid = await h1.push(None, "special")
-                    acked = time.time()
-                    start: tuple[float, dict[str, Any]] | None = None
-                    while True:
-                        received, e = await asyncio.wait_for(arrived.get(), 30)
-                        if e["run_id"] != rid:
-                            continue
-                        if e["tag"] == "sys.node.start" and start is None:
-                            start = received, e
-                        if e["tag"] == "sys.end.all":
-                            if e["opts"]["status"] != "good":
-                                raise RuntimeError(f"{rid} ended {e['opts']}")
-                            break
-                    assert start is not None
-                    if i >= 3:
-                        by_event.append(start[1]["at"] - sent)
-                        by_receipt.append(start[0] - sent)
-                        by_ack.append(acked - sent)
-                        exec_hosts["h2"] += 1
-            finally:
-                reading.cancel()
-                await asyncio.gather(reading, return_exceptions=True)
+        async with (
+            h2.events(flow="special", tags="sys.node.start,sys.end.all") as ws,
+            arrivals(ws) as arrived,
+        ):
+            for i in range(sizes.triggers + 3):  # the first 3 warm up
+                sent = time.time()
+                rid = await h1.push(None, "special")
+                acked = time.time()
+                received, start = await first_start(arrived, rid)
+                if i >= 3:
+                    by_event.append(start["at"] - sent)
+                    by_receipt.append(received - sent)
+                    by_ack.append(acked - sent)
+                    exec_hosts[(await h1.run("special", rid))["exec_host"]] += 1
     return {
         "hosts": 3,
         "triggers": sizes.triggers,

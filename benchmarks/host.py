@@ -211,3 +211,40 @@ async def wait_ended(
         if e["tag"] == "sys.end.all" and e["run_id"] in want:
             ended[e["run_id"]] = e
     return ended
+
+
+Arrival = tuple[float, dict[str, Any]]  # (client's time.time() on receipt, event)
+
+
+@contextlib.asynccontextmanager
+async def arrivals(ws: ClientConnection) -> AsyncIterator[asyncio.Queue[Arrival]]:
+    """A queue of `ws`'s events, each stamped as it arrives by a reader task of its own (so the
+    stamps are right while the caller awaits a POST)."""
+    queue: asyncio.Queue[Arrival] = asyncio.Queue()
+
+    async def read() -> None:
+        while True:
+            e = await next_event(ws, 600)
+            queue.put_nowait((time.time(), e))
+
+    reading = asyncio.create_task(read())
+    try:
+        yield queue
+    finally:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+
+
+async def first_start(arrived: asyncio.Queue[Arrival], run_id: str) -> Arrival:
+    """Run `run_id`'s first `sys.node.start`, once the run has ended good (RuntimeError otherwise)."""
+    start: Arrival | None = None
+    while True:
+        received, e = await asyncio.wait_for(arrived.get(), 30)
+        if e["run_id"] != run_id:
+            continue
+        if e["tag"] == "sys.node.start" and start is None:
+            start = received, e
+        if e["tag"] == "sys.end.all":
+            if e["opts"]["status"] != "good" or start is None:
+                raise RuntimeError(f"{run_id} ended {e['opts']}")
+            return start

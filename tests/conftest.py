@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.host import FloeHost
+from tests.support.moto import MotoServer, aws_test_env, running_moto
 
 HostFactory = Callable[..., FloeHost]
 
@@ -28,3 +29,12 @@ def floe_host(tmp_path: Path) -> Iterator[HostFactory]:
         h.stop()
         for client in (h.http, *h.extra_clients):
             client.close()
+
+
+@pytest.fixture
+def moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A moto S3 server of this test only (`pause()` / `resume()` make outages), with fake AWS
+    credentials in the environment."""
+    aws_test_env(monkeypatch, tmp_path)
+    with running_moto(tmp_path / "moto") as server:
+        yield server

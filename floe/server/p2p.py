@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from floe.cluster.locks import Locks
 from floe.hub.messages import Wake
 from floe.model.codec import run_doc, run_from_doc
 from floe.model.form import FormError
@@ -144,11 +145,17 @@ async def wake(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-async def lock(request: Request) -> Response:
+def _locks(request: Request) -> Locks:
+    """The lock table, for an admin caller of the lock host (409 on any other host)."""
     _admin_only(request)
     locks = ctx(request).hub.cluster.locks
     if locks is None:
         raise ApiError(409, "this host is not the lock host")
+    return locks
+
+
+async def lock(request: Request) -> Response:
+    locks = _locks(request)
     data = await body(request)
     run_id, host, tags = data.get("run_id"), data.get("host"), data.get("tags")
     if not isinstance(run_id, str) or not isinstance(host, str) or not isinstance(tags, list):
@@ -161,10 +168,7 @@ async def lock(request: Request) -> Response:
 
 
 async def unlock(request: Request) -> Response:
-    _admin_only(request)
-    locks = ctx(request).hub.cluster.locks
-    if locks is None:
-        raise ApiError(409, "this host is not the lock host")
+    locks = _locks(request)
     locks.release(request.path_params["run"])
     await ctx(request).hub.store.flush()
     return JSONResponse({"ok": True})

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.host import FloeHost, free_port, stop_all, wait_for
+from tests.support.host import FloeHost, cluster_hosts, start_cluster, stop_all, wait_for
 
 CONF = """
 common:
@@ -58,23 +58,11 @@ class Cluster:
     def __init__(self, root: Path) -> None:
         self.ledger = root / "ledger.txt"
         self.ledger.touch()
-        ports = [free_port() for _ in range(3)]
-        conf = CONF.replace("{hosts}", ", ".join(f"http://127.0.0.1:{p}" for p in ports))
-        conf = conf.replace("{ledger}", str(self.ledger))
-        tags = ["linux", "linux,special,pair", "linux,pair"]
-        self.hosts = [
-            FloeHost(root / f"h{i + 1}", conf, name=f"h{i + 1}", tags=tags[i], port=ports[i])
-            for i in range(3)
-        ]
+        conf = CONF.replace("{ledger}", str(self.ledger))
+        self.hosts = cluster_hosts(root, conf, ["linux", "linux,special,pair", "linux,pair"])
 
     def start(self) -> Cluster:
-        for h in self.hosts:
-            h.start()
-
-        def all_online() -> bool:
-            return all(x["online"] for h in self.hosts for x in h.get("/hosts").json()["hosts"])
-
-        wait_for(all_online, what="each host sees the other two online")
+        start_cluster(self.hosts)
         return self
 
     def executions(self) -> list[tuple[str, str]]:

@@ -5,7 +5,6 @@ run is readable from a second host through S3 alone (the archiving host killed f
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -14,8 +13,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.host import FloeHost, free_port
-from tests.support.moto import MotoServer, aws_test_env, running_moto
+from tests.support.host import cluster_hosts, start_cluster, stop_all, wait_for
+from tests.support.moto import MotoServer
 
 RUNS = 12
 CONF = """
@@ -38,32 +37,13 @@ flows:
 """
 
 
-@pytest.fixture
-def moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
-    aws_test_env(monkeypatch, tmp_path)
-    with running_moto(tmp_path / "moto") as server:
-        yield server
-
-
-def wait_for(cond: object, timeout: float, what: str) -> None:
-    """Poll state held by other processes (there is no event to wait on) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
-        time.sleep(0.05)
-
-
 @pytest.mark.s3
 @pytest.mark.timeout(90)
 def test_runs_archive_through_an_s3_outage_and_are_read_from_another_host(
     tmp_path: Path, moto: MotoServer
 ) -> None:
-    ports = [free_port(), free_port()]
-    conf = CONF.replace("{hosts}", ", ".join(f"http://127.0.0.1:{p}" for p in ports)).replace(
-        "{endpoint}", moto.endpoint
-    )
-    h1 = FloeHost(tmp_path / "h1", conf, name="h1", tags="linux", port=ports[0]).start()
-    h2 = FloeHost(tmp_path / "h2", conf, name="h2", tags="linux,special", port=ports[1]).start()
+    hosts = cluster_hosts(tmp_path, CONF.replace("{endpoint}", moto.endpoint), ["linux", "linux,special"])
+    h1, h2 = hosts
     s3 = boto3.client(
         "s3",
         endpoint_url=moto.endpoint,
@@ -78,7 +58,7 @@ def test_runs_archive_through_an_s3_outage_and_are_read_from_another_host(
         return True
 
     try:
-        wait_for(lambda: all(x["online"] for x in h1.get("/hosts").json()["hosts"]), 20, "both online")
+        start_cluster(hosts)
         first = h2.trigger("special")  # before the outage: the bucket exists and uploads work
         assert h2.wait_run("special", first)["status"] == "good"
         wait_for(lambda: uploaded(first), 20, "the first run uploaded")
@@ -129,6 +109,4 @@ def test_runs_archive_through_an_s3_outage_and_are_read_from_another_host(
     finally:
         if moto.paused:
             moto.resume()
-        for h in (h1, h2):
-            h.stop()
-            h.http.close()
+        stop_all(hosts)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.host import FloeHost, free_port, stop_all, wait_for
+from tests.support.host import FloeHost, cluster_hosts, start_cluster, stop_all, wait_for
 
 CONF = """
 common:
@@ -52,20 +52,10 @@ flows:
 
 class Trio:
     def __init__(self, root: Path) -> None:
-        ports = [free_port() for _ in range(3)]
-        hosts = ", ".join(f"http://127.0.0.1:{p}" for p in ports)
-        conf = CONF.replace("{hosts}", hosts)
-        tags = ["linux", "linux,special", "linux"]
-        self.hosts = [
-            FloeHost(root / f"h{i + 1}", conf, name=f"h{i + 1}", tags=tags[i], port=ports[i])
-            for i in range(3)
-        ]
+        self.hosts = cluster_hosts(root, CONF, ["linux", "linux,special", "linux"])
 
     def start(self) -> Trio:
-        for h in self.hosts:
-            h.start()
-        for h in self.hosts:  # each sees the other two online
-            wait_for(lambda h=h: sum(x["online"] for x in h.get("/hosts").json()["hosts"]) == 3)
+        start_cluster(self.hosts)
         return self
 
 

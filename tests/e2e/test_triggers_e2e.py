@@ -9,10 +9,8 @@ import hmac
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import HostFactory
+from tests.support.files import FileServer, serving
 from tests.support.gitrepo import Repo
 from tests.support.host import TOKEN, FloeHost
 
@@ -205,49 +204,13 @@ flows:
     assert r.status_code == 422 and "nope" in r.json()["error"]
 
 
-class _Files:
-    """A loopback HTTP server with ETags; counts answers by status."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.counts: dict[int, int] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = outer.files.get(self.path)
-                status, etag = 404, ""
-                if body is not None:
-                    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-                    status = 304 if self.headers.get("If-None-Match") == etag else 200
-                outer.counts[status] = outer.counts.get(status, 0) + 1
-                payload = body if status == 200 and body is not None else b""
-                self.send_response(status)
-                if etag:
-                    self.send_header("ETag", etag)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-
 @pytest.fixture
-def files() -> Iterator[_Files]:
-    s = _Files()
-    thread = threading.Thread(target=s.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
-    thread.join(10)
+def files() -> Iterator[FileServer]:
+    with serving() as server:
+        yield server
 
 
-def test_http_flow_file_with_etag(floe_host: HostFactory, files: _Files) -> None:
+def test_http_flow_file_with_etag(floe_host: HostFactory, files: FileServer) -> None:
     files.files["/build.yml"] = flow_doc("fetched", "over-http").encode()
     conf = (
         COMMON

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from floe.config.sources import (
     run_git,
 )
 from floe.model.flow import Flow
+from tests.support.files import FileServer, serving
 from tests.support.gitrepo import Repo
 
 HOST = """
@@ -106,58 +105,13 @@ async def test_git_failures_are_flow_file_errors(tmp_path: Path) -> None:
     assert "nope" in await fails(f"git+{repo.url}#bad.yml@main")
 
 
-class _Server:
-    """Serves `files` with ETags; counts the answers by status."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.counts: dict[int, int] = {}
-        self.seen_if_none_match: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = outer.files.get(self.path)
-                if body is None:
-                    self._send(404, b"no")
-                    return
-                etag = f'"{hash(body) & 0xFFFFFFFF:x}"'
-                sent = self.headers.get("If-None-Match")
-                if sent:
-                    outer.seen_if_none_match.append(sent)
-                if sent == etag:
-                    self._send(304, b"", etag)
-                else:
-                    self._send(200, body, etag)
-
-            def _send(self, status: int, body: bytes, etag: str = "") -> None:
-                outer.counts[status] = outer.counts.get(status, 0) + 1
-                self.send_response(status)
-                if etag:
-                    self.send_header("ETag", etag)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    s = _Server()
-    thread = threading.Thread(target=s.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
-    thread.join(10)
+def server() -> Iterator[FileServer]:
+    with serving() as s:
+        yield s
 
 
-async def test_http_flow_file_revalidates_with_etag(tmp_path: Path, server: _Server) -> None:
+async def test_http_flow_file_revalidates_with_etag(tmp_path: Path, server: FileServer) -> None:
     server.files["/flows/build.yml"] = doc("h1").encode()
     files = SourceFlowFiles(tmp_path / "cache")
     flow = Flow(id="build", ver=1, flow_file=f"{server.url}/flows/build.yml", source="/x/h.yml")
@@ -190,7 +144,7 @@ async def test_config_from_git_with_a_relative_flow_file(tmp_path: Path) -> None
     assert cmd_of(await files.resolve(flow)) == "echo g2"  # read at trigger time
 
 
-async def test_config_from_http_and_file(tmp_path: Path, server: _Server) -> None:
+async def test_config_from_http_and_file(tmp_path: Path, server: FileServer) -> None:
     server.files["/conf/host.yml"] = HOST.format(flow_file="build.yml").encode()
     server.files["/conf/build.yml"] = doc("web").encode()
     config = await load_config_source(f"{server.url}/conf/host.yml", tmp_path / "cache")
@@ -206,7 +160,7 @@ async def test_config_from_http_and_file(tmp_path: Path, server: _Server) -> Non
     assert cmd_of(await SourceFlowFiles(tmp_path / "c").resolve(flow)) == "echo disk"
 
 
-async def test_config_source_errors_are_config_errors(tmp_path: Path, server: _Server) -> None:
+async def test_config_source_errors_are_config_errors(tmp_path: Path, server: FileServer) -> None:
     repo = Repo(tmp_path / "repos")
     repo.commit({"host.yml": "common: {bogus: 1}\nflows: []\n"})
     for spec, words in [

@@ -89,14 +89,6 @@ def moto_endpoint(moto_module: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 @pytest.fixture
-def moto_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
-    """A moto server of this test only, for outages (`pause()` / `resume()`)."""
-    aws_test_env(monkeypatch, tmp_path)
-    with running_moto(tmp_path / "moto") as server:
-        yield server
-
-
-@pytest.fixture
 async def stores(tmp_path: Path) -> AsyncIterator[Make]:
     """`await make(name, endpoint, **options)`: an open S3Store with its own local root (a host)."""
     made: list[S3Store] = []
@@ -255,14 +247,14 @@ async def test_list_runs_pages_across_hosts(moto_endpoint: str, stores: Make) ->
 FAST = {"timeout": 0.5, "read_deadline": 2.0, "retry_max": 0.5, "cooldown": 0.0, "close_drain": 0.5}
 
 
-async def test_s3_outage_delays_archiving_and_loses_nothing(moto_own: MotoServer, stores: Make) -> None:
-    a = await stores("a", moto_own.endpoint, **FAST)
-    b = await stores("b", moto_own.endpoint, **FAST)
+async def test_s3_outage_delays_archiving_and_loses_nothing(moto: MotoServer, stores: Make) -> None:
+    a = await stores("a", moto.endpoint, **FAST)
+    b = await stores("b", moto.endpoint, **FAST)
     finish(a, "h1-0", 10.0)
     await a.flush_s3(30)
     assert await b.get_run("h1-0") is not None  # the uploads worked before the outage
 
-    moto_own.pause()  # a hung endpoint: connections open, nothing answers
+    moto.pause()  # a hung endpoint: connections open, nothing answers
     for i in range(1, 6):
         finish(a, f"h1-{i}", 10.0 + i)
     await a.flush()
@@ -288,7 +280,7 @@ async def test_s3_outage_delays_archiving_and_loses_nothing(moto_own: MotoServer
         assert time.monotonic() - t0 < FAST["read_deadline"] + 1.5
     assert a.pending_uploads == 5
 
-    moto_own.resume()
+    moto.resume()
     await a.flush_s3(30)
     assert a.pending_uploads == 0 and a.upload_error is None
     ids = [d["run_id"] for d in await b.list_runs(phase="archive", flow="build")]
@@ -296,32 +288,30 @@ async def test_s3_outage_delays_archiving_and_loses_nothing(moto_own: MotoServer
     assert await b.node_log("h1-3", "a") == [f"h1-3 line {i} ✓" for i in (1, 2, 3)]
 
 
-async def test_restart_during_outage_still_uploads(
-    moto_own: MotoServer, stores: Make, tmp_path: Path
-) -> None:
-    a = await stores("a", moto_own.endpoint, **FAST)
+async def test_restart_during_outage_still_uploads(moto: MotoServer, stores: Make, tmp_path: Path) -> None:
+    a = await stores("a", moto.endpoint, **FAST)
     finish(a, "h1-0", 1.0)
     await a.flush_s3(30)
 
-    moto_own.pause()
+    moto.pause()
     for i in range(1, 5):
         finish(a, f"h1-{i}", 1.0 + i)
     t0 = time.monotonic()
     await a.close()  # the queue is durable: close does not wait for S3
     assert time.monotonic() - t0 < 5.0
-    again = await stores("a", moto_own.endpoint, **FAST)  # same local root: the same host restarted
+    again = await stores("a", moto.endpoint, **FAST)  # same local root: the same host restarted
     assert again.pending_uploads == 4
     assert [d["run_id"] for d in await again.local.list_runs(phase="archive")] == [
         f"h1-{i}" for i in range(4, -1, -1)
     ]
 
-    moto_own.resume()
+    moto.resume()
     await again.flush_s3(30)
-    b = await stores("b", moto_own.endpoint, **FAST)
+    b = await stores("b", moto.endpoint, **FAST)
     ids = [d["run_id"] for d in await b.list_runs(phase="archive", flow="build")]
     assert ids == [f"h1-{i}" for i in range(4, -1, -1)]
     await again.close()
-    third = await stores("a", moto_own.endpoint, **FAST)
+    third = await stores("a", moto.endpoint, **FAST)
     assert third.pending_uploads == 0  # uploaded runs left the durable queue
 
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +196,27 @@ def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "con
     while not cond():
         assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
         time.sleep(0.05)
+
+
+def cluster_hosts(root: Path, config: str, tags: Sequence[str]) -> list[FloeHost]:
+    """Hosts h1, h2, … (one for each entry of `tags`, not started) sharing `config`, in which
+    `{hosts}` becomes the list of all their URLs."""
+    ports = [free_port() for _ in tags]
+    config = config.replace("{hosts}", ", ".join(f"http://127.0.0.1:{p}" for p in ports))
+    return [
+        FloeHost(root / f"h{i}", config, name=f"h{i}", tags=t, port=p)
+        for i, (t, p) in enumerate(zip(tags, ports, strict=True), start=1)
+    ]
+
+
+def start_cluster(hosts: Sequence[FloeHost]) -> None:
+    """Start every host, then wait until each one sees all of them online."""
+    for h in hosts:
+        h.start()
+    wait_for(
+        lambda: all(x["online"] for h in hosts for x in h.get("/hosts").json()["hosts"]),
+        what="each host sees every host online",
+    )
 
 
 def stop_all(hosts: Iterable[FloeHost]) -> None:
