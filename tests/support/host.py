@@ -39,8 +39,10 @@ class FloeHost:
         port: int | None = None,
         extra: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
+        command: Sequence[str] = (sys.executable, "-m", "floe"),
     ) -> None:
         self.root, self.name, self.tags = root, name, tags
+        self.command = list(command)  # how to start floe: this interpreter's, or an installed `floe`
         self.env = dict(env or {})  # added to the host's environment
         self.port = port or free_port()
         self.extra = list(extra)
@@ -58,9 +60,7 @@ class FloeHost:
 
     def start(self, wait: float = 30.0) -> FloeHost:
         argv = [
-            sys.executable,
-            "-m",
-            "floe",
+            *self.command,
             f"-conf={self.conf}",
             f"-host_name={self.name}",
             f"-admin={TOKEN}",

@@ -1,4 +1,4 @@
-"""The Go project's sample files (read from the shared reference directory) load and lint cleanly."""
+"""The Go project's sample files (vendored in tests/data/floe-configs) load and lint cleanly."""
 
 from __future__ import annotations
 
@@ -10,18 +10,13 @@ import pytest
 from floe.config import FlowDocument, HostConfig, lint, load_config, parse_any
 from floe.model.graph import levels
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO.parent / "shared" / "reference" / "floe-configs"
-needs_samples = pytest.mark.skipif(
-    not SAMPLES.is_dir(), reason=f"floe's sample configs not found at {SAMPLES}"
-)
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "floe-configs"
 
 
 def sample(name: str) -> Path:
     return SAMPLES / name
 
 
-@needs_samples
 @pytest.mark.parametrize("name", ["config.yml", "dev-config.yml", "floe.yml", "dev-floe.yml"])
 def test_every_sample_lints_with_exit_0(name: str) -> None:
     out = io.StringIO()
@@ -29,7 +24,6 @@ def test_every_sample_lints_with_exit_0(name: str) -> None:
     assert "error" not in out.getvalue().replace("0 error", "")
 
 
-@needs_samples
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
@@ -44,7 +38,6 @@ def test_samples_are_detected_as_their_kind(name: str, kind: type) -> None:
     assert isinstance(parse_any(path.read_bytes(), str(path)), kind)
 
 
-@needs_samples
 def test_config_yml_build_project_levels() -> None:
     cfg = load_config(sample("config.yml"))
     flow = cfg.flow("build-project")
@@ -68,7 +61,6 @@ def test_config_yml_build_project_levels() -> None:
     assert flow.trigger("push") is not None and flow.trigger("push").type == "webhook"  # type: ignore[union-attr]
 
 
-@needs_samples
 def test_config_yml_keeps_floe_values() -> None:
     cfg = load_config(sample("config.yml"))
     assert cfg.common.base_url == "/build/api" and cfg.common.store_type == "local"
@@ -79,7 +71,6 @@ def test_config_yml_keeps_floe_values() -> None:
     assert poll is not None and poll.opts["exclude-refs"] == "refs/heads/master"
 
 
-@needs_samples
 def test_dev_config_does_not_create_its_workspace() -> None:
     cfg = load_config(sample("dev-config.yml"))
     assert cfg.common.workspace_root == "/home/ubuntu/floews" == cfg.common.store_root
@@ -87,7 +78,6 @@ def test_dev_config_does_not_create_its_workspace() -> None:
     assert not Path("/home/ubuntu/floews").exists()
 
 
-@needs_samples
 def test_floe_yml_fault_is_a_warning_with_its_line() -> None:
     out = io.StringIO()
     assert lint([str(sample("floe.yml"))], out) == 0
