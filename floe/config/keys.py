@@ -62,9 +62,10 @@ TASK_ONLY_KEYS = ("good", "ignore-fail", "use-status", "timeout", "retries", "ba
 STORE_TYPES = frozenset({"memory", "local", "s3"})
 TRIGGER_TYPES = frozenset({"data", "timer", "poll-git", "webhook", "git-push"})
 TRIGGER_ALIASES = {"git-push": "webhook"}  # floe's name → the type this remake implements
-TASK_TYPES = frozenset({"exec", "fetch", "git-checkout", "git-merge", "data", "timer", "end"})
+TASK_TYPES = frozenset({"exec", "fetch", "git-checkout", "git-merge", "http", "data", "timer", "end"})
 MERGE_TYPES = frozenset({"all", "any"})
 CHECKSUM_ALGOS = frozenset({"sha256", "sha1", "md5"})
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 FIELD_KEYS = frozenset({"id", "prompt", "type", "required", "regex", "options", "default", "value"})
 FIELD_TYPES = frozenset({"string", "text", "int", "bool", "choice"})

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from croniter import croniter
 
-from floe.config.keys import CHECKSUM_ALGOS
+from floe.config.keys import CHECKSUM_ALGOS, HTTP_METHODS
 from floe.config.reader import Section
 from floe.model.flow import NodeClass
 
@@ -55,6 +55,29 @@ def _git_checkout(o: Section) -> None:
 def _git_merge(o: Section) -> None:
     for key in ("url", "branch", "from-branch"):
         o.string(key)
+
+
+def _http(o: Section) -> None:
+    if o.string("url") is None and not o.has("url"):
+        o.error("url", "an http task needs a url")
+    method = o.string("method")
+    if method is not None and method.upper() not in HTTP_METHODS:
+        o.error("method", f"{method!r} is not one of: {', '.join(sorted(HTTP_METHODS))}")
+    headers = o.section("headers")
+    for key in headers.raw if headers is not None else ():
+        headers.string(key)  # type: ignore[union-attr]
+    o.string("body")
+    if o.has("body") and o.has("json"):
+        o.error("json", "an http task has either body or json, not both")
+    o.number("timeout", durations=True, positive=True)
+    o.boolean("follow-redirects")
+    expect = o.value("expect")
+    for v in expect if isinstance(expect, list) else ([] if expect is None else [expect]):
+        text = str(v).lower()
+        if not (text.isdigit() and 100 <= int(text) <= 599) and not (
+            len(text) == 3 and text.endswith("xx") and text[0] in "12345"
+        ):
+            o.error("expect", f"{v!r} is not a status (200) or a class (2xx)")
 
 
 def _timer_task(o: Section) -> None:
@@ -120,5 +143,6 @@ _TASK: dict[str, Callable[[Section], None]] = {
     "fetch": _fetch,
     "git-checkout": _git_checkout,
     "git-merge": _git_merge,
+    "http": _http,
     "timer": _timer_task,
 }

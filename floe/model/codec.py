@@ -145,6 +145,7 @@ def node_run_doc(n: NodeRun) -> dict[str, Any]:
         "waits": list(n.waits),
         "reason": n.reason,
         "tries": [dict(t) for t in n.tries],
+        "outputs": dict(n.outputs),
     }
 
 
@@ -186,6 +187,7 @@ def run_from_doc(d: Mapping[str, Any]) -> Run:
             waits=tuple(n.get("waits") or ()),
             reason=n.get("reason", ""),
             tries=tuple(dict(t) for t in n.get("tries") or ()),
+            outputs=dict(n.get("outputs") or {}),
         )
         for n in d.get("nodes") or ()
     }

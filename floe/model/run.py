@@ -58,6 +58,7 @@ class NodeRun:
     waits: tuple[str, ...] = ()  # merge: tags seen so far
     reason: str = ""
     tries: tuple[Mapping[str, Any], ...] = ()  # earlier failed attempts: attempt, exit_status, reason, times
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # what the task published (masked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +273,13 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
         return b.step()
     result = "error" if error and not node.ignore_fail else ("good" if good else "bad")
     b.set_node(
-        node_id, status=NodeStatus.FINISHED, result=result, exit_status=status, stopped=now, reason=error
+        node_id,
+        status=NodeStatus.FINISHED,
+        result=result,
+        exit_status=status,
+        stopped=now,
+        reason=error,
+        outputs=dict(opts),
     )
     out = {**dict(opts), "exit_status": status}
     if error:

@@ -154,6 +154,7 @@ SCHEMAS: dict[str, S] = {
             "attempts": INT,
             "tries": {**arr(ANY_OBJ), "description": "each earlier attempt of a retried task"},
             "reason": STR,
+            "outputs": {**ANY_OBJ, "description": "what the task published ($FLOE_OUTPUT, http answers)"},
             "waits": arr(STR),
             "values": ANY_OBJ,
             "fields": arr(ref("Field")),

@@ -89,6 +89,7 @@ def run_detail(r: Run) -> dict[str, Any]:
                 "attempts": nr.attempts,
                 "tries": [dict(t) for t in nr.tries],
                 "reason": nr.reason,
+                "outputs": dict(nr.outputs),
                 **({"waits": list(nr.waits)} if n.wait else {}),
                 **(
                     {"values": dict(nr.values), "fields": [field_doc(f) for f in n.fields]}
