@@ -89,10 +89,13 @@ def _strs(opts: Mapping[str, Any], *keys: str) -> list[str]:
 
 
 def _target(ctx: NodeContext, sub_dir: str, url: str) -> Path:
-    """`<ws>/<sub-dir>/<repo-name>`: created parent, and the repo directory, which must be new or empty."""
+    """`<ws>/<sub-dir>/<repo-name>`: created parent, and the repo directory, which must be new or empty.
+
+    Both are confined to the workspace by the rule every node type uses (`paths.inside`), symlinks
+    included: a repo directory an earlier task made a link to elsewhere is refused."""
     parent = paths.inside(ctx.workspace, sub_dir or ".", what="sub-dir")
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = parent / repo_name(url)
+    target = paths.inside(ctx.workspace, str(parent / repo_name(url)), what="checkout directory")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise NodeError(f"{target} already exists and is not an empty directory")
     return target
