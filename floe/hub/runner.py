@@ -114,6 +114,7 @@ class RunTasks:
             flow_id=self.flow.id,
             node=node,
             opts=start.opts,
+            values=start.values,
             flow_env=self.flow.env,
             workspace=self.workspace,
             cache_dir=self.cache_dir,

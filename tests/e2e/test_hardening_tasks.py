@@ -76,3 +76,52 @@ def test_bad_ids_in_a_pend_and_in_paths_are_refused_with_400(host_plain: FloeHos
         assert r.status_code == 400 and "not a valid id" in r.json()["error"], (path, r.text)
     r = host_plain.post("/p2p/locks", {"run_id": "h1-1", "host": "../h2", "tags": ["db"]})
     assert r.status_code == 400, r.text
+
+
+# ---- values are data, never opts -------------------------------------------------------------
+VALUES_CONF = """
+common:
+  workspace-root: {root}/ws
+  store-root: {root}/store
+flows:
+  - id: build
+    ver: 1
+    triggers:
+      - id: start
+        type: data
+        opts: {form: {title: Start, fields: [{id: branch, type: string, default: main}]}}
+    tasks:
+      - id: checkout
+        listen: trigger.good
+        type: exec
+        opts: {shell: 'echo "building $FLOE_VALUE_BRANCH"; echo "cmd is $FLOE_VALUE_CMD"'}
+      - id: sign-off
+        listen: task.checkout.good
+        type: data
+        opts: {form: {title: Release?, fields: [{id: approver, type: string, required: true}]}}
+      - id: package
+        listen: task.sign-off.good
+        type: exec
+        opts: {shell: 'echo "approved by $FLOE_VALUE_APPROVER"', sub-dir: out}
+      - {id: done, listen: task.package.good, type: end}
+"""
+
+
+def test_form_values_named_like_opts_never_replace_a_tasks_command(
+    floe_host: HostFactory, tmp_path: Path
+) -> None:
+    host = floe_host(VALUES_CONF)
+    marker = tmp_path / "pwned"
+    given = {"branch": "main", "cmd": f"touch {marker}-1", "sub-dir": "elsewhere"}
+    run_id = host.trigger("build", "start", given)
+    host.wait_run("build", run_id, want={"waiting"})
+    answer = {"approver": "ann", "cmd": f"touch {marker}-2", "shell": f"touch {marker}-3"}
+    r = host.push("build", "sign-off", answer, run=run_id)
+    assert r.status_code == 200, r.text
+    assert host.wait_run("build", run_id)["status"] == "good"
+    checkout = host.node_log("build", run_id, "checkout").splitlines()
+    assert checkout[0].endswith(f"/ws/{run_id}")  # in dir: the workspace, not the value's sub-dir
+    assert "building main" in checkout and f"cmd is touch {marker}-1" in checkout  # data, shown as data
+    package = host.node_log("build", run_id, "package")
+    assert "approved by ann" in package and "/out" in package.splitlines()[0]  # its own sub-dir
+    assert not list(tmp_path.glob("pwned*"))
