@@ -138,7 +138,7 @@ class Hub:
             raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
         clean = validate(trig.fields, values)
         flow = await self.flow_files.resolve(flow)
-        merged = {k: v for k, v in trig.opts.items() if k not in ("form", "secret")} | clean
+        merged = {k: v for k, v in trig.opts.items() if k not in rm.TRIGGER_ONLY_OPTS} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
         return await self._durable(await reply)

@@ -53,7 +53,7 @@ class NodeRun:
     started: float | None = None
     stopped: float | None = None
     attempts: int = 0
-    inputs: Mapping[str, Any] = field(default_factory=dict)  # opts the node was started with
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # the data (never opts) it was started with
     values: Mapping[str, Any] = field(default_factory=dict)  # data answers so far; merged merge opts
     waits: tuple[str, ...] = ()  # merge: tags seen so far
     reason: str = ""
@@ -93,12 +93,27 @@ class Run:
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """A task node the hub must start, after `delay` seconds (retries back off)."""
+    """A task node the hub must start, after `delay` seconds (retries back off), with its opts
+    (from the flow file only) and the run's data so far (values and upstream results)."""
 
     node_id: str
     opts: Mapping[str, Any]
     delay: float = 0.0
     attempt: int = 1
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+TRIGGER_ONLY_OPTS = ("form", "secret")  # a trigger's own opts that never reach its run or tasks
+
+
+def task_opts(flow: Flow, trigger: str, node: Node) -> dict[str, Any]:
+    """The opts a task reads: its run's trigger's opts as the flow file has them (but `form` and
+    `secret`), then its own (the node wins per key; two `env` lists are concatenated). Values a
+    trigger was given and results of upstream tasks are data, never opts: they reach the task
+    as `Start.values`."""
+    trig = flow.trigger(trigger)
+    base = {k: v for k, v in trig.opts.items() if k not in TRIGGER_ONLY_OPTS} if trig is not None else {}
+    return merge_opts(base, dict(node.opts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +284,8 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
             tries=(*nr.tries, tried),
         )
         b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": error})
-        b.starts.append(Start(node_id, nr.inputs, delay, nr.attempts + 1))
+        opts = task_opts(run.flow, run.trigger, node)
+        b.starts.append(Start(node_id, opts, delay, nr.attempts + 1, values=nr.inputs))
         return b.step()
     result = "error" if error and not node.ignore_fail else ("good" if good else "bad")
     b.set_node(
@@ -354,7 +370,7 @@ def _route(b: _Builder, e: Event) -> None:
         if not e.good:
             b.end(RunStatus.BAD, f"{e.tag} had no listener")
         return
-    inputs = merge_opts(dict(b.run.values), dict(e.opts))
+    inputs = {**b.run.values, **e.opts}  # data: the run's values, then what the event carries
     for node in nodes:
         if b.run.status.ended:
             return
@@ -379,8 +395,6 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
         b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
         b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})
     elif b.run.node(node.id).status is not NodeStatus.RUNNING:  # one instance per node and run
-        # a partial re-run's first node gets exactly the inputs it had (its own opts are in them)
-        opts = dict(inputs) if b.run.from_node == node.id else merge_opts(dict(inputs), dict(node.opts))
         b.set_node(
             node.id,
             status=NodeStatus.RUNNING,
@@ -389,12 +403,12 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
             started=b.now,
             stopped=None,
             attempts=1,
-            inputs=opts,
+            inputs=dict(inputs),
             reason="",
             tries=(),
         )
         b.emit(ev.SYS_NODE_START, node.id)
-        b.starts.append(Start(node.id, opts))
+        b.starts.append(Start(node.id, task_opts(b.run.flow, b.run.trigger, node), values=dict(inputs)))
 
 
 def _merge(b: _Builder, node: Node, e: Event) -> None:
@@ -402,7 +416,7 @@ def _merge(b: _Builder, node: Node, e: Event) -> None:
     if nr.status is NodeStatus.FINISHED:
         return
     waits = nr.waits if e.tag in nr.waits else (*nr.waits, e.tag)
-    values = merge_opts(dict(nr.values), dict(e.opts))
+    values = {**nr.values, **e.opts}
     b.set_node(node.id, status=NodeStatus.WAITING, waits=waits, values=values, started=nr.started or b.now)
     b.emit(ev.SYS_NODE_UPDATE, node.id, opts={"waits": {t: t in waits for t in node.wait}})
     if node.type == "any" or set(waits) >= set(node.wait):

@@ -11,6 +11,7 @@ from floe.server import api, metrics, openapi, p2p, pages, reload, webhooks, ws
 from floe.server.auth import AuthMiddleware
 from floe.server.context import Context
 from floe.server.errors import ApiError, on_api_error, on_crash, on_http_error
+from floe.server.ids import check_path_ids
 
 
 def api_routes() -> list[BaseRoute]:
@@ -53,6 +54,7 @@ def build_app(context: Context) -> Starlette:
         Mount(base, routes=api_routes()),
         *pages.page_routes(),
     ]
+    check_path_ids(routes)
     app = Starlette(
         routes=routes,
         middleware=[

@@ -294,6 +294,7 @@ def _op(
     ps = [{"name": p, "in": "path", "required": True, "schema": STR} for p in params] + list(query)
     if ps:
         op["parameters"] = ps
+        op["responses"].setdefault("400", _json("Error", "an id in the path breaks the id rule"))
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
     if not auth:
