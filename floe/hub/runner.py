@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from floe.hub.foreach import foreach
 from floe.hub.messages import Lines, Message, NodeDone
 from floe.model.flow import Flow
 from floe.model.ids import valid_id, valid_run_id
@@ -130,7 +131,7 @@ class RunTasks:
             return
         try:
             async with asyncio.timeout(node.timeout):
-                outcome = await execute(ctx)
+                outcome = await (foreach(start, ctx, execute) if start.each else execute(ctx))
         except TimeoutError:
             emit(f"timed out after {node.timeout:g}s")
             done(TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"})

@@ -18,7 +18,8 @@ from floe.model.event import Event
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.form import missing, validate
 from floe.model.graph import downstream, listeners
-from floe.model.opts import merge_opts
+from floe.model.prepare import Prepared, context, prepare, should_run
+from floe.model.template import TemplateError
 
 
 class RunStatus(StrEnum):
@@ -101,19 +102,8 @@ class Start:
     delay: float = 0.0
     attempt: int = 1
     values: Mapping[str, Any] = field(default_factory=dict)
-
-
-TRIGGER_ONLY_OPTS = ("form", "secret")  # a trigger's own opts that never reach its run or tasks
-
-
-def task_opts(flow: Flow, trigger: str, node: Node) -> dict[str, Any]:
-    """The opts a task reads: its run's trigger's opts as the flow file has them (but `form` and
-    `secret`), then its own (the node wins per key; two `env` lists are concatenated). Values a
-    trigger was given and results of upstream tasks are data, never opts: they reach the task
-    as `Start.values`."""
-    trig = flow.trigger(trigger)
-    base = {k: v for k, v in trig.opts.items() if k not in TRIGGER_ONLY_OPTS} if trig is not None else {}
-    return merge_opts(base, dict(node.opts))
+    items: tuple[Any, ...] = ()  # a foreach node's items...
+    each: tuple[Mapping[str, Any], ...] = ()  # ...and the opts of each
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,8 +274,11 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
             tries=(*nr.tries, tried),
         )
         b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": error})
-        opts = task_opts(run.flow, run.trigger, node)
-        b.starts.append(Start(node_id, opts, delay, nr.attempts + 1, values=nr.inputs))
+        try:
+            ready = prepare(b.run, node, nr.inputs)
+        except TemplateError as e:
+            return node_done(b.run, node_id, 1, {}, str(e), now)
+        b.starts.append(_start_of(node, ready, nr.inputs, delay, nr.attempts + 1))
         return b.step()
     result = "error" if error and not node.ignore_fail else ("good" if good else "bad")
     b.set_node(
@@ -366,6 +359,11 @@ def _route(b: _Builder, e: Event) -> None:
     if b.run.status.ended:
         return
     nodes = listeners(b.run.flow, e.tag)
+    if e.opts.get("skipped") and e.source:  # merges count a skipped node as if it was good
+        good_tag = ev.task_tag(e.source, "good")
+        for m in listeners(b.run.flow, good_tag):
+            if m.cls is NodeClass.MERGE:
+                _merge(b, m, replace(e, tag=good_tag))
     if not nodes:
         if not e.good:
             b.end(RunStatus.BAD, f"{e.tag} had no listener")
@@ -380,8 +378,52 @@ def _route(b: _Builder, e: Event) -> None:
             _start(b, node, inputs, e.good, e.tag)
 
 
+def _start_of(
+    node: Node, ready: Prepared, inputs: Mapping[str, Any], delay: float = 0.0, attempt: int = 1
+) -> Start:
+    return Start(node.id, ready.opts, delay, attempt, values=dict(inputs), items=ready.items, each=ready.each)
+
+
+def _skip(b: _Builder, node: Node, inputs: Mapping[str, Any]) -> None:
+    """A node whose `when` is false: `skipped`, and `task.<id>.skipped` (good) goes on."""
+    b.set_node(
+        node.id,
+        status=NodeStatus.FINISHED,
+        result="skipped",
+        started=b.now,
+        stopped=b.now,
+        inputs=dict(inputs),
+        reason=f"skipped: {node.when} is false",
+    )
+    _route(b, b.emit(ev.task_tag(node.id, "skipped"), node.id, True, {**inputs, "skipped": True}))
+
+
+def _broken(b: _Builder, node: Node, inputs: Mapping[str, Any], reason: str) -> None:
+    """A node that cannot start (a template or `when` failed at run time): `task.<id>.error`."""
+    b.set_node(
+        node.id,
+        status=NodeStatus.FINISHED,
+        result="error",
+        started=b.now,
+        stopped=b.now,
+        inputs=dict(inputs),
+        reason=reason,
+    )
+    tag, good = result_tag(node, 1, reason)
+    _route(b, b.emit(tag, node.id, good, {"error": reason}))
+
+
 def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: str = "") -> None:
-    """A task reached by an event: end the run, open a data gate, or start the task."""
+    """A task reached by an event: skip it (`when`), end the run, open a data gate, or start it."""
+    if node.when and b.run.node(node.id).status is not NodeStatus.RUNNING:
+        try:
+            go = should_run(node, context(b.run, inputs))
+        except TemplateError as e:
+            _broken(b, node, inputs, str(e))
+            return
+        if not go:
+            _skip(b, node, inputs)
+            return
     if node.type == "end":
         b.set_node(
             node.id,
@@ -395,6 +437,11 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
         b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
         b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})
     elif b.run.node(node.id).status is not NodeStatus.RUNNING:  # one instance per node and run
+        try:
+            ready = prepare(b.run, node, inputs)
+        except TemplateError as e:
+            _broken(b, node, inputs, str(e))
+            return
         b.set_node(
             node.id,
             status=NodeStatus.RUNNING,
@@ -408,7 +455,7 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
             tries=(),
         )
         b.emit(ev.SYS_NODE_START, node.id)
-        b.starts.append(Start(node.id, task_opts(b.run.flow, b.run.trigger, node), values=dict(inputs)))
+        b.starts.append(_start_of(node, ready, inputs))
 
 
 def _merge(b: _Builder, node: Node, e: Event) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -126,14 +126,22 @@ def check_expression(expr: str) -> str:
     return ""
 
 
+def value_of(expr: str, context: Mapping[str, Any], what: str = "when") -> Any:
+    """The value of an expression (`what` names it in errors: `when`, `foreach`)."""
+    try:
+        value = _PLAIN.compile_expression(expr, undefined_to_none=False)(**context)
+        if isinstance(value, Undefined):
+            str(value)  # StrictUndefined raises here, naming what is missing
+        return value
+    except JinjaError as e:
+        raise TemplateError(f"{what} {expr!r}: {_where(e)}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError) as e:
+        raise TemplateError(f"{what} {expr!r}: {type(e).__name__}: {e}") from None
+
+
 def evaluate(expr: str, context: Mapping[str, Any]) -> bool:
     """Whether the `when` expression holds for `context`."""
-    try:
-        return bool(_PLAIN.compile_expression(expr, undefined_to_none=False)(**context))
-    except JinjaError as e:
-        raise TemplateError(f"when {expr!r}: {_where(e)}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError) as e:
-        raise TemplateError(f"when {expr!r}: {type(e).__name__}: {e}") from None
+    return bool(value_of(expr, context))
 
 
 def _paths(node: nodes.Node) -> Iterator[tuple[str, ...]]:

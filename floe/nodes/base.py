@@ -36,7 +36,7 @@ class NodeContext:
     node: Node
     opts: Mapping[
         str, Any
-    ]  # from the flow file only: the trigger's opts, then the node's (model.run.task_opts)
+    ]  # from the flow file only: the trigger's opts, then the node's (model.prepare.task_opts)
     flow_env: tuple[str, ...]  # the flow's `env`, applied before the task's own
     workspace: Path
     cache_dir: Path  # host-wide fetch cache
