@@ -19,7 +19,7 @@ from floe.config.opts import check_opts
 from floe.config.reader import Section
 from floe.config.yamlio import item_line
 from floe.model.flow import Foreach, FormField, Node, NodeClass
-from floe.model.template import check_expression
+from floe.model.template import STATIC_KEYS, check, check_expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +145,26 @@ def _wait(sec: Section, node_id: str) -> tuple[tuple[str, ...], list[TagUse]]:
     return tuple(dict.fromkeys(tags)), uses
 
 
+def _templates(opts: Section) -> None:
+    """Templates in opts that cannot parse are errors at the opt that holds them."""
+
+    def walk(key: str, value: object) -> None:
+        if isinstance(value, str):
+            problem = check(value)
+            if problem:
+                opts.error(key, problem)
+        elif isinstance(value, list):
+            for v in value:
+                walk(key, v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(key, v)
+
+    for key in opts.raw:
+        if key not in STATIC_KEYS:
+            walk(str(key), opts.value(key))
+
+
 def _when(sec: Section) -> str:
     expr = sec.string("when")
     if expr is None:
@@ -208,6 +228,8 @@ def _opts(
         return {}, ()
     if cls is not None and node_type is not None:
         check_opts(opts, cls, node_type)
+    if cls is NodeClass.TASK:
+        _templates(opts)
     fields = parse_fields(opts) if node_type == "data" and cls is not NodeClass.MERGE else ()
     value = sec.value("opts")
     return (value if isinstance(value, dict) else {}), fields
