@@ -12,6 +12,7 @@ from croniter import croniter
 from floe.config.keys import CHECKSUM_ALGOS, HTTP_METHODS
 from floe.config.reader import Section
 from floe.model.flow import NodeClass
+from floe.model.gate import RANK
 
 
 def check_opts(opts: Section, cls: NodeClass, node_type: str) -> None:
@@ -80,6 +81,26 @@ def _http(o: Section) -> None:
             o.error("expect", f"{v!r} is not a status (200) or a class (2xx)")
 
 
+def _data_task(o: Section) -> None:
+    """A gate's `resolvers` (users, role), and `decide` naming one of its form's fields."""
+    resolvers = o.section("resolvers")
+    if resolvers is not None:
+        resolvers.check_keys(("users", "role"), "resolvers")
+        resolvers.strings("users")
+        resolvers.choice("role", RANK)
+    elif o.has("resolvers"):
+        o.error("resolvers", "must be a mapping with users and/or role")
+    decide = o.string("decide")
+    o.strings("approve")
+    form = o.raw.get("form")
+    fields = form.get("fields") if isinstance(form, dict) else None
+    ids = [f.get("id") for f in fields or () if isinstance(f, dict)]
+    if decide is not None and decide not in ids:
+        o.error(
+            "decide", f"{decide!r} is not a field of this gate's form ({', '.join(map(str, ids)) or 'none'})"
+        )
+
+
 def _timer_task(o: Section) -> None:
     o.number("period")
 
@@ -144,5 +165,6 @@ _TASK: dict[str, Callable[[Section], None]] = {
     "git-checkout": _git_checkout,
     "git-merge": _git_merge,
     "http": _http,
+    "data": _data_task,
     "timer": _timer_task,
 }

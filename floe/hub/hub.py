@@ -273,7 +273,7 @@ class Hub:
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
-                step = rm.answer(run, node_id, values, now)
+                step = rm.answer(run, node_id, values, now, by)
                 entry = self.audit.record(
                     by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
                 )

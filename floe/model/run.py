@@ -16,7 +16,8 @@ from typing import Any
 from floe.model import event as ev
 from floe.model.event import Event
 from floe.model.flow import Flow, Node, NodeClass
-from floe.model.form import missing, validate
+from floe.model.form import FormError, missing, validate
+from floe.model.gate import approves
 from floe.model.graph import downstream, listeners
 from floe.model.prepare import Prepared, context, prepare, should_run
 from floe.model.template import TemplateError
@@ -298,10 +299,13 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
     return b.step()
 
 
-def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Step:
-    """Values posted to a waiting data task; complete it once every needed field has a value.
+def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float, by: str = "") -> Step:
+    """Values posted to a waiting data task by user `by`; complete it once every needed field has
+    a value. The gate's outputs then hold the answer and `answered_by`; a gate with `decide` takes
+    its bad branch (`task.<id>.bad`) when the answer does not approve.
 
-    Raises FormError for a bad value and LookupError when the node is not waiting.
+    Raises FormError for a bad value (or an answer that changes nothing) and LookupError when the
+    node is not waiting.
     """
     node = run.flow.node(node_id)
     nr = run.node(node_id)
@@ -309,6 +313,8 @@ def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Ste
         raise LookupError(f"{node_id} is not a data task of {run.flow.id}")
     if nr.status is not NodeStatus.WAITING:
         raise LookupError(f"data task {node_id} of run {run.run_id} is not waiting for data")
+    if node.fields and not any(f.id in values for f in node.fields):
+        raise FormError("", f"the answer to {node_id} gives none of its fields")
     merged = {**dict(nr.values), **validate(node.fields, values, partial=True)}
     b = _Builder(run, now)
     still = missing(node.fields, merged, gate=True)
@@ -317,8 +323,21 @@ def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Ste
         b.emit(ev.SYS_DATA_REQUIRED, node_id, opts={"missing": still})
         return b.step()
     final = validate(node.fields, merged)
-    b.set_node(node_id, status=NodeStatus.FINISHED, result="good", stopped=now, values=final)
-    _route(b, b.emit(ev.task_tag(node_id, "good"), node_id, True, {**dict(nr.inputs), **final}))
+    good = approves(node, final)
+    outputs = {**final, "answered_by": by}
+    reason = "" if good else f"{node.name or node_id} rejected by {by or 'an unknown user'}"
+    result = "good" if good else "bad"
+    b.set_node(
+        node_id,
+        status=NodeStatus.FINISHED,
+        result=result,
+        stopped=now,
+        values=final,
+        reason=reason,
+        outputs=outputs,
+    )
+    tag = ev.task_tag(node_id, "good" if good else "bad")
+    _route(b, b.emit(tag, node_id, good, {**dict(nr.inputs), **outputs}))
     _settle(b)
     return b.step()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-RANK = {"viewer": 0, "operator": 1, "admin": 2}
+from floe.model.gate import RANK
 
 _ADMIN = ("/stop", "/go", "/config/reload")
 _OPERATOR_POSTS = ("/push/data", "/cancel", "/rerun")
