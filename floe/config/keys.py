@@ -19,6 +19,8 @@ COMMON_KEYS = frozenset(
         "users",
         # addition: secrets (docs/secrets.md)
         "secrets",
+        # addition: who may post a flow document with its run (docs/flow-data.md)
+        "posted-flows",
     }
 )
 HOST_KEYS = frozenset({"common", "flows"})

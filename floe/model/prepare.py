@@ -14,7 +14,7 @@ from floe.model.template import TemplateError, evaluate, render_opts, value_of
 if TYPE_CHECKING:
     from floe.model.run import Run
 
-TRIGGER_ONLY_OPTS = ("form", "secret")  # a trigger's own opts that never reach its run or tasks
+TRIGGER_ONLY_OPTS = ("form", "secret", "document")  # a trigger's own opts that never reach its tasks
 MAX_ITEMS = 1000  # a foreach over more items than this fails the node
 
 

@@ -184,6 +184,7 @@ SCHEMAS: dict[str, S] = {
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),
+            "posted_document": {"type": "string", "description": "the flow document a posted run ran"},
         }
     ),
     "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),
@@ -196,6 +197,14 @@ SCHEMAS: dict[str, S] = {
         ["Ref", "Form"],
     ),
     "Triggered": obj({"run_id": STR}),
+    "PostFlow": obj(
+        {
+            "flow": {"type": "string", "description": "a flow document's YAML text (id, tasks)"},
+            "values": ANY_OBJ,
+        },
+        ["flow"],
+    ),
+    "PostedRun": obj({"run_id": STR, "flow": STR}),
     "Answered": obj({"run_id": STR, "ok": BOOL}),
     "Host": obj(
         {
@@ -442,9 +451,16 @@ def spec(base: str) -> S:
                 {
                     "202": _json("Triggered", "a run was created"),
                     "200": _json("Answered", "the task got the values"),
-                    **_err(400, 404),
+                    **_err(400, 403, 404),
                 },
                 body="PushData",
+            )
+        },
+        f"{base}/runs": {
+            "post": _op(
+                "Run a posted flow document (only where common.posted-flows allows it)",
+                {"202": _json("PostedRun", "a run of the posted flow was created"), **_err(400, 403, 409)},
+                body="PostFlow",
             )
         },
         f"{base}/hosts": {
