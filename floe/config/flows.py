@@ -106,6 +106,7 @@ FIXED_OUTPUTS = {  # the outputs of the task types that publish a fixed set
     "fetch": frozenset(),
     "timer": frozenset(),
 }
+FOREACH_OUTPUTS = frozenset({"items", "good", "total"})
 
 
 def _outputs(sec: Section, flow: Flow) -> None:
@@ -121,9 +122,12 @@ def _outputs(sec: Section, flow: Flow) -> None:
             other, ref = flow.node(task_id), f"tasks.{task_id}.outputs.{name}"
             if other is None or other.cls is not NodeClass.TASK:
                 sec.report.error(node.line, where, f"{ref}: no task {task_id!r}")
-            elif other.type in FIXED_OUTPUTS and name not in FIXED_OUTPUTS[other.type]:
-                known = ", ".join(sorted(FIXED_OUTPUTS[other.type])) or "none"
-                sec.report.error(node.line, where, f"{ref}: a {other.type} task has no such output ({known})")
+                continue
+            fixed = FOREACH_OUTPUTS if other.foreach is not None else FIXED_OUTPUTS.get(other.type)
+            if fixed is not None and name not in fixed:
+                kind = f"foreach {other.type}" if other.foreach is not None else other.type
+                known = ", ".join(sorted(fixed)) or "none"
+                sec.report.error(node.line, where, f"{ref}: a {kind} task has no such output ({known})")
 
 
 def _strings(value: object) -> list[str]:
