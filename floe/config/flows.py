@@ -118,6 +118,8 @@ def _outputs(sec: Section, flow: Flow) -> None:
         for expr in (node.when, items if isinstance(items, str) else ""):
             refs |= output_refs(expr, expression=True) if expr else set()
         where = f"{sec.key_path('tasks')}[{i}]"
+        if isinstance(items, str):
+            _foreach_field(sec, flow, node, items, where)
         for task_id, name in sorted(refs):
             other, ref = flow.node(task_id), f"tasks.{task_id}.outputs.{name}"
             if other is None or other.cls is not NodeClass.TASK:
@@ -128,6 +130,19 @@ def _outputs(sec: Section, flow: Flow) -> None:
                 kind = f"foreach {other.type}" if other.foreach is not None else other.type
                 known = ", ".join(sorted(fixed)) or "none"
                 sec.report.error(node.line, where, f"{ref}: a {kind} task has no such output ({known})")
+
+
+def _foreach_field(sec: Section, flow: Flow, node: Node, items: str, where: str) -> None:
+    """`foreach: values.<field>` over a form field that can only hold one value is an error."""
+    name = items.removeprefix("values.")
+    if name == items or not name.replace("_", "").replace("-", "").isalnum():
+        return
+    for trig in flow.triggers:
+        field = next((f for f in trig.fields if f.id == name), None)
+        if field is not None and field.type != "list":
+            sec.report.error(
+                node.line, f"{where}.foreach", f"{items} is a {field.type} field of {trig.id}, not a list"
+            )
 
 
 def _strings(value: object) -> list[str]:

@@ -155,3 +155,18 @@ flows:
         "t.yml",
     )
     assert cfg.flow_warnings(cfg.flows[0]) == ()
+
+
+def test_lint_refuses_foreach_over_a_field_that_is_not_a_list(tmp_path: object) -> None:
+    text = """
+flows:
+  - id: f
+    triggers:
+      - {id: go, type: data, opts: {form: {fields: [{id: domain, type: string}, {id: many, type: list}]}}}
+    tasks:
+      - {id: a, listen: trigger.good, type: exec, foreach: values.domain, opts: {cmd: "true"}}
+      - {id: b, listen: trigger.good, type: exec, foreach: values.many, opts: {cmd: "true"}}
+"""
+    out = lint_text(text, tmp_path)
+    assert "flows[0].tasks[0].foreach: values.domain is a string field of go, not a list" in out
+    assert "tasks[1]" not in out
