@@ -16,6 +16,7 @@ from floe.config import ConfigError, HostConfig
 from floe.config.lint import lint
 from floe.config.sources import load_config_source_sync
 from floe.host import Settings, serve
+from floe.model.ids import valid_id
 from floe.model.mask import Masker
 from floe.secrets import SecretError, mask_logging, resolve_secrets
 from floe.store.errors import StoreError
@@ -100,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(keys_main(args[1:]))
     ns = _parser().parse_args(args)
+    if not valid_id(ns.host_name):
+        sys.exit(f"floe: host name {ns.host_name!r} must be 1-128 characters, none a space, dot or slash")
     logging.basicConfig(
         level=logging.DEBUG if ns.verbose else logging.INFO,
         format="%(asctime)s %(levelname).1s %(name)s: %(message)s",

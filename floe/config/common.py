@@ -33,6 +33,7 @@ class Common:
     s3_region: str = ""
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # name -> where its value comes from
     users: tuple[User, ...] = ()
+    posted_flows: str = ""  # "" (off), "operator" or "admin": the least role that may POST /runs
 
 
 def expand_path(path: str) -> tuple[str, str]:
@@ -88,6 +89,7 @@ def parse_common(sec: Section | None) -> Common:
         s3_region=sec.string("s3-region") or "",
         secrets=parse_secrets(sec),
         users=parse_users(sec),
+        posted_flows=sec.choice("posted-flows", ("operator", "admin")) or "",
     )
 
 

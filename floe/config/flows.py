@@ -11,6 +11,7 @@ from floe.config.policies import parse_policies
 from floe.config.reader import Section, suggest
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.graph import emittable
+from floe.model.template import STATIC_KEYS, output_refs
 
 
 def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
@@ -64,6 +65,7 @@ def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
     if problem:
         return None
     _dangling(sec, flow, [*trigger_uses, *uses])
+    _outputs(sec, flow)
     return flow
 
 
@@ -95,6 +97,62 @@ def _dangling(sec: Section, flow: Flow, uses: list[TagUse]) -> None:
     for use in uses:
         if not can_emit(use.tag):
             sec.report.warn(use.line, use.key, f"no node emits {use.tag!r}{_hint(flow, use.tag)}")
+
+
+FIXED_OUTPUTS = {  # the outputs of the task types that publish a fixed set
+    "http": frozenset({"status", "headers", "body", "json"}),
+    "git-checkout": frozenset({"checked-out-hash"}),
+    "git-merge": frozenset({"merged-hash"}),
+    "fetch": frozenset(),
+    "timer": frozenset(),
+}
+FOREACH_OUTPUTS = frozenset({"items", "good", "total"})
+
+
+def _outputs(sec: Section, flow: Flow) -> None:
+    """References to `tasks.<id>.outputs.<name>` must name a task of the flow, and an output that
+    its type publishes (exec and data tasks publish what they are given, so any name goes)."""
+    for i, node in enumerate(flow.tasks):
+        refs = {ref for text in _strings(node.opts) for ref in output_refs(text)}
+        items = node.foreach.items if node.foreach is not None else ()
+        for expr in (node.when, items if isinstance(items, str) else ""):
+            refs |= output_refs(expr, expression=True) if expr else set()
+        where = f"{sec.key_path('tasks')}[{i}]"
+        if isinstance(items, str):
+            _foreach_field(sec, flow, node, items, where)
+        for task_id, name in sorted(refs):
+            other, ref = flow.node(task_id), f"tasks.{task_id}.outputs.{name}"
+            if other is None or other.cls is not NodeClass.TASK:
+                sec.report.error(node.line, where, f"{ref}: no task {task_id!r}")
+                continue
+            fixed = FOREACH_OUTPUTS if other.foreach is not None else FIXED_OUTPUTS.get(other.type)
+            if fixed is not None and name not in fixed:
+                kind = f"foreach {other.type}" if other.foreach is not None else other.type
+                known = ", ".join(sorted(fixed)) or "none"
+                sec.report.error(node.line, where, f"{ref}: a {kind} task has no such output ({known})")
+
+
+def _foreach_field(sec: Section, flow: Flow, node: Node, items: str, where: str) -> None:
+    """`foreach: values.<field>` over a form field that can only hold one value is an error."""
+    name = items.removeprefix("values.")
+    if name == items or not name.replace("_", "").replace("-", "").isalnum():
+        return
+    for trig in flow.triggers:
+        field = next((f for f in trig.fields if f.id == name), None)
+        if field is not None and field.type != "list":
+            sec.report.error(
+                node.line, f"{where}.foreach", f"{items} is a {field.type} field of {trig.id}, not a list"
+            )
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k not in STATIC_KEYS for s in _strings(v)]
+    return []
 
 
 def _hint(flow: Flow, tag: str) -> str:

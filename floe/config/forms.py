@@ -66,8 +66,8 @@ def _regex(sec: Section, ftype: str) -> str | None:
     except re.error as exc:
         sec.error("regex", f"bad regular expression: {exc}")
         return None
-    if ftype != "string":
-        sec.warn("regex", f"regex applies only to string fields, ignored on a {ftype} field")
+    if ftype not in ("string", "list"):
+        sec.warn("regex", f"regex applies only to string and list fields, ignored on a {ftype} field")
         return None
     return regex
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
+from floe.model.ids import MAX_ID, valid_id
 
 _TRIM = " .-"
-# floe rejected spaces and dots; slashes and control characters are refused too, since ids name paths
-_BAD_ID = re.compile(r"[\s./\\\x00-\x1f\x7f]")
 
 
 def clean_id(raw: str) -> str:
@@ -31,12 +29,16 @@ def derive(raw_id: str | None, raw_name: str | None) -> tuple[str, str, str]:
         node_id = clean_id(raw_id)
         if not node_id:
             return "", name, f"id {raw_id!r} is empty once trimmed of spaces, dots and hyphens"
-        if _BAD_ID.search(node_id):
-            return "", name, f"id {raw_id!r} must not contain spaces, dots or slashes"
+        if not valid_id(node_id):
+            return (
+                "",
+                name,
+                f"id {raw_id!r} must not contain spaces, dots or slashes (at most {MAX_ID} characters)",
+            )
         return node_id, name or name_from_id(node_id), ""
     if not name:
         return "", "", "needs an id or a name"
     node_id = id_from_name(name)
-    if not node_id or _BAD_ID.search(node_id):
+    if not valid_id(node_id):
         return "", name, f"no id can be derived from name {name!r}: give an explicit id"
     return node_id, name, ""

@@ -19,6 +19,8 @@ COMMON_KEYS = frozenset(
         "users",
         # addition: secrets (docs/secrets.md)
         "secrets",
+        # addition: who may post a flow document with its run (docs/flow-data.md)
+        "posted-flows",
     }
 )
 HOST_KEYS = frozenset({"common", "flows"})
@@ -54,18 +56,22 @@ NODE_KEYS = frozenset(
         "timeout",
         "retries",
         "backoff",
+        "when",
+        "foreach",
     }
 )
 # keys that only mean something on a task; floe ignored them elsewhere, so elsewhere they warn
-TASK_ONLY_KEYS = ("good", "ignore-fail", "use-status", "timeout", "retries", "backoff")
+TASK_ONLY_KEYS = ("good", "ignore-fail", "use-status", "timeout", "retries", "backoff", "when", "foreach")
+FOREACH_KEYS = frozenset({"items", "concurrency", "rate", "result"})
 
 STORE_TYPES = frozenset({"memory", "local", "s3"})
 TRIGGER_TYPES = frozenset({"data", "timer", "poll-git", "webhook", "git-push"})
 TRIGGER_ALIASES = {"git-push": "webhook"}  # floe's name → the type this remake implements
-TASK_TYPES = frozenset({"exec", "fetch", "git-checkout", "git-merge", "data", "timer", "end"})
+TASK_TYPES = frozenset({"exec", "fetch", "git-checkout", "git-merge", "http", "data", "timer", "end"})
 MERGE_TYPES = frozenset({"all", "any"})
 CHECKSUM_ALGOS = frozenset({"sha256", "sha1", "md5"})
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 FIELD_KEYS = frozenset({"id", "prompt", "type", "required", "regex", "options", "default", "value"})
-FIELD_TYPES = frozenset({"string", "text", "int", "bool", "choice"})
+FIELD_TYPES = frozenset({"string", "text", "int", "bool", "choice", "list"})
 FIELD_ALIASES = {"text": "string"}

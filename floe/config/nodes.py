@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from floe.config.forms import parse_fields
 from floe.config.ids import derive
 from floe.config.keys import (
+    FOREACH_KEYS,
     MERGE_TYPES,
     NODE_KEYS,
     TASK_ONLY_KEYS,
@@ -17,7 +18,8 @@ from floe.config.keys import (
 from floe.config.opts import check_opts
 from floe.config.reader import Section
 from floe.config.yamlio import item_line
-from floe.model.flow import FormField, Node, NodeClass
+from floe.model.flow import Foreach, FormField, Node, NodeClass
+from floe.model.template import STATIC_KEYS, check, check_expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ def parse_node(sec: Section, in_triggers: bool) -> tuple[Node | None, list[TagUs
     retries = sec.integer("retries", minimum=0) or 0
     backoff = sec.number("backoff", durations=True) or 0.0
     opts, fields = _opts(sec, cls, node_type)
+    when = _when(sec) if cls is NodeClass.TASK else ""
+    foreach = _foreach(sec) if cls is NodeClass.TASK else None
     if problem or node_type is None or cls is None:
         return None, uses
     return Node(
@@ -91,6 +95,8 @@ def parse_node(sec: Section, in_triggers: bool) -> tuple[Node | None, list[TagUs
         opts=opts,
         fields=fields,
         line=sec.line,
+        when=when,
+        foreach=foreach,
     ), uses
 
 
@@ -139,6 +145,67 @@ def _wait(sec: Section, node_id: str) -> tuple[tuple[str, ...], list[TagUse]]:
     return tuple(dict.fromkeys(tags)), uses
 
 
+def _templates(opts: Section) -> None:
+    """Templates in opts that cannot parse are errors at the opt that holds them."""
+
+    def walk(key: str, value: object) -> None:
+        if isinstance(value, str):
+            problem = check(value)
+            if problem:
+                opts.error(key, problem)
+        elif isinstance(value, list):
+            for v in value:
+                walk(key, v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(key, v)
+
+    for key in opts.raw:
+        if key not in STATIC_KEYS:
+            walk(str(key), opts.value(key))
+
+
+def _when(sec: Section) -> str:
+    expr = sec.string("when")
+    if expr is None:
+        return ""
+    problem = check_expression(expr) if expr.strip() else "must not be empty"
+    if problem:
+        sec.error("when", f"{expr!r}: {problem}")
+        return ""
+    return expr.strip()
+
+
+def _foreach(sec: Section) -> Foreach | None:
+    """`foreach: EXPR`, `foreach: [a, b]`, or `foreach: {items, concurrency, rate, result}`."""
+    raw = sec.value("foreach")
+    if raw is None:
+        return None
+    if isinstance(raw, str | list):
+        raw = {"items": raw}
+    spec = sec.section("foreach") if isinstance(sec.raw.get("foreach"), dict) else None
+    if spec is not None:
+        spec.check_keys(FOREACH_KEYS, "foreach")
+    items = raw.get("items") if isinstance(raw, dict) else None
+    if isinstance(items, str):
+        problem = check_expression(items) if items.strip() else "must not be empty"
+        if problem:
+            sec.error("foreach", f"items {items!r}: {problem}")
+            return None
+    elif not isinstance(items, list):
+        sec.error("foreach", "items must be an expression that gives a list, or a list")
+        return None
+    concurrency = spec.integer("concurrency", minimum=1) if spec is not None else None
+    rate = spec.number("rate", positive=True) if spec is not None else None
+    result = spec.choice("result", ("all", "any")) if spec is not None else None
+    return Foreach(
+        items=items.strip() if isinstance(items, str) else tuple(items),
+        concurrency=concurrency or 1,
+        rate=rate,
+        result=result or "all",
+    )
+
+
 def _good(sec: Section) -> tuple[int, ...]:
     value = sec.value("good")
     if value is None:
@@ -161,6 +228,8 @@ def _opts(
         return {}, ()
     if cls is not None and node_type is not None:
         check_opts(opts, cls, node_type)
+    if cls is NodeClass.TASK:
+        _templates(opts)
     fields = parse_fields(opts) if node_type == "data" and cls is not NodeClass.MERGE else ()
     value = sec.value("opts")
     return (value if isinstance(value, dict) else {}), fields

@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 from croniter import croniter
 
-from floe.config.keys import CHECKSUM_ALGOS
+from floe.config.keys import CHECKSUM_ALGOS, HTTP_METHODS
 from floe.config.reader import Section
 from floe.model.flow import NodeClass
+from floe.model.gate import RANK
 
 
 def check_opts(opts: Section, cls: NodeClass, node_type: str) -> None:
@@ -55,6 +56,49 @@ def _git_checkout(o: Section) -> None:
 def _git_merge(o: Section) -> None:
     for key in ("url", "branch", "from-branch"):
         o.string(key)
+
+
+def _http(o: Section) -> None:
+    if o.string("url") is None and not o.has("url"):
+        o.error("url", "an http task needs a url")
+    method = o.string("method")
+    if method is not None and method.upper() not in HTTP_METHODS:
+        o.error("method", f"{method!r} is not one of: {', '.join(sorted(HTTP_METHODS))}")
+    headers = o.section("headers")
+    for key in headers.raw if headers is not None else ():
+        headers.string(key)  # type: ignore[union-attr]
+    o.string("body")
+    if o.has("body") and o.has("json"):
+        o.error("json", "an http task has either body or json, not both")
+    o.number("timeout", durations=True, positive=True)
+    o.boolean("follow-redirects")
+    expect = o.value("expect")
+    for v in expect if isinstance(expect, list) else ([] if expect is None else [expect]):
+        text = str(v).lower()
+        if not (text.isdigit() and 100 <= int(text) <= 599) and not (
+            len(text) == 3 and text.endswith("xx") and text[0] in "12345"
+        ):
+            o.error("expect", f"{v!r} is not a status (200) or a class (2xx)")
+
+
+def _data_task(o: Section) -> None:
+    """A gate's `resolvers` (users, role), and `decide` naming one of its form's fields."""
+    resolvers = o.section("resolvers")
+    if resolvers is not None:
+        resolvers.check_keys(("users", "role"), "resolvers")
+        resolvers.strings("users")
+        resolvers.choice("role", RANK)
+    elif o.has("resolvers"):
+        o.error("resolvers", "must be a mapping with users and/or role")
+    decide = o.string("decide")
+    o.strings("approve")
+    form = o.raw.get("form")
+    fields = form.get("fields") if isinstance(form, dict) else None
+    ids = [f.get("id") for f in fields or () if isinstance(f, dict)]
+    if decide is not None and decide not in ids:
+        o.error(
+            "decide", f"{decide!r} is not a field of this gate's form ({', '.join(map(str, ids)) or 'none'})"
+        )
 
 
 def _timer_task(o: Section) -> None:
@@ -120,5 +164,7 @@ _TASK: dict[str, Callable[[Section], None]] = {
     "fetch": _fetch,
     "git-checkout": _git_checkout,
     "git-merge": _git_merge,
+    "http": _http,
+    "data": _data_task,
     "timer": _timer_task,
 }

@@ -44,6 +44,7 @@ from floe.model.flow import Flow
 from floe.model.form import FormError, validate
 from floe.model.mask import Masker
 from floe.model.policy import Bucket, Rejected, admit
+from floe.model.prepare import TRIGGER_ONLY_OPTS
 from floe.model.run import Run, RunStatus, Step
 from floe.nodes import leftovers
 from floe.store.base import RunStore
@@ -138,7 +139,7 @@ class Hub:
             raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
         clean = validate(trig.fields, values)
         flow = await self.flow_files.resolve(flow)
-        merged = {k: v for k, v in trig.opts.items() if k not in ("form", "secret")} | clean
+        merged = {k: v for k, v in trig.opts.items() if k not in TRIGGER_ONLY_OPTS} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
         return await self._durable(await reply)
@@ -272,7 +273,7 @@ class Hub:
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
-                step = rm.answer(run, node_id, values, now)
+                step = rm.answer(run, node_id, values, now, by)
                 entry = self.audit.record(
                     by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
                 )

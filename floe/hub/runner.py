@@ -10,8 +10,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from floe.hub.foreach import foreach
 from floe.hub.messages import Lines, Message, NodeDone
 from floe.model.flow import Flow
+from floe.model.ids import valid_id, valid_run_id
 from floe.model.mask import LineMasker, Masker
 from floe.model.run import Start
 from floe.nodes.base import NodeContext, NodeError
@@ -24,7 +26,12 @@ TIMED_OUT = 124  # the exit status of a task killed by its `timeout`, as timeout
 
 
 def workspace_path(root: Path, flow: Flow, run_id: str) -> Path:
-    """`<root>/spaces/<flow>/ws/<run-id>`, or `.../ws/single` for a `reuse-space` flow."""
+    """`<root>/spaces/<flow>/ws/<run-id>`, or `.../ws/single` for a `reuse-space` flow.
+
+    Error handling: ValueError when the flow or run id breaks the id rule (so the path would not
+    be a directory of its own under the root); the edges refuse such ids before they get here."""
+    if not valid_id(flow.id) or not valid_run_id(run_id):
+        raise ValueError(f"flow {flow.id!r} run {run_id!r}: not valid ids for a workspace path")
     return root / "spaces" / flow.id / "ws" / ("single" if flow.reuse_space else run_id)
 
 
@@ -108,6 +115,7 @@ class RunTasks:
             flow_id=self.flow.id,
             node=node,
             opts=start.opts,
+            values=start.values,
             flow_env=self.flow.env,
             workspace=self.workspace,
             cache_dir=self.cache_dir,
@@ -123,7 +131,7 @@ class RunTasks:
             return
         try:
             async with asyncio.timeout(node.timeout):
-                outcome = await execute(ctx)
+                outcome = await (foreach(start, ctx, execute) if start.each else execute(ctx))
         except TimeoutError:
             emit(f"timed out after {node.timeout:g}s")
             done(TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"})

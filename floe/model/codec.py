@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from floe.model.flow import Flow, FormField, Node, NodeClass, Policy
+from floe.model.flow import Flow, Foreach, FormField, Node, NodeClass, Policy
 from floe.model.run import NodeRun, NodeStatus, Run, RunStatus
 
 
@@ -38,7 +38,28 @@ def node_doc(n: Node) -> dict[str, Any]:
         "opts": dict(n.opts),
         "fields": [field_doc(f) for f in n.fields],
         "line": n.line,
+        "when": n.when,
+        "foreach": _foreach_doc(n.foreach),
     }
+
+
+def _foreach_doc(f: Foreach | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    items = f.items if isinstance(f.items, str) else list(f.items)
+    return {"items": items, "concurrency": f.concurrency, "rate": f.rate, "result": f.result}
+
+
+def _foreach(d: Mapping[str, Any] | None) -> Foreach | None:
+    if not d:
+        return None
+    items = d["items"]
+    return Foreach(
+        items=items if isinstance(items, str) else tuple(items),
+        concurrency=int(d.get("concurrency") or 1),
+        rate=d.get("rate"),
+        result=d.get("result") or "all",
+    )
 
 
 def flow_doc(f: Flow) -> dict[str, Any]:
@@ -110,6 +131,8 @@ def _node(d: Mapping[str, Any]) -> Node:
         opts=dict(d.get("opts") or {}),
         fields=tuple(_field(x) for x in d.get("fields") or ()),
         line=int(d.get("line") or 0),
+        when=d.get("when") or "",
+        foreach=_foreach(d.get("foreach")),
     )
 
 
@@ -145,6 +168,7 @@ def node_run_doc(n: NodeRun) -> dict[str, Any]:
         "waits": list(n.waits),
         "reason": n.reason,
         "tries": [dict(t) for t in n.tries],
+        "outputs": dict(n.outputs),
     }
 
 
@@ -186,6 +210,7 @@ def run_from_doc(d: Mapping[str, Any]) -> Run:
             waits=tuple(n.get("waits") or ()),
             reason=n.get("reason", ""),
             tries=tuple(dict(t) for t in n.get("tries") or ()),
+            outputs=dict(n.get("outputs") or {}),
         )
         for n in d.get("nodes") or ()
     }

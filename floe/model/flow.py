@@ -28,6 +28,17 @@ class FormField:
 
 
 @dataclass(frozen=True, slots=True)
+class Foreach:
+    """Run a task once per item of a list: `items` is an expression (or a YAML list), at most
+    `concurrency` at once and `rate` starts a second; the node is good when all (or any) are."""
+
+    items: str | tuple[Any, ...]
+    concurrency: int = 1
+    rate: float | None = None
+    result: str = "all"  # all | any
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """A trigger, task or merge of a flow. `opts` is free-form and travels on as values."""
 
@@ -46,6 +57,8 @@ class Node:
     opts: Mapping[str, Any] = field(default_factory=dict)
     fields: tuple[FormField, ...] = ()  # parsed opts.form.fields of data triggers and data tasks
     line: int = 0  # 1-based line in the source file, 0 when unknown
+    when: str = ""  # an expression: the node is skipped when it is false
+    foreach: Foreach | None = None
 
 
 @dataclass(frozen=True, slots=True)

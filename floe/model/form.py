@@ -34,6 +34,8 @@ def coerce(field: FormField, value: Any) -> Any:
         return _to_int(field, value)
     if field.type == "bool":
         return _to_bool(field, value)
+    if field.type == "list":
+        return _to_list(field, value)
     text = _to_text(field, value)
     if field.type == "choice":
         if text not in field.options:
@@ -71,6 +73,21 @@ def _to_bool(field: FormField, value: Any) -> bool:
         if word in _FALSE:
             return False
     raise FormError(field.id, "must be true or false")
+
+
+def _to_list(field: FormField, value: Any) -> list[str]:
+    """A list of strings: a JSON list, or text split at commas and line ends (blanks dropped)."""
+    items = (
+        value if isinstance(value, list) else re.split(r"[,\n]", value) if isinstance(value, str) else None
+    )
+    if items is None:
+        raise FormError(field.id, "must be a list or text with one item per line or comma")
+    out = [_to_text(field, v).strip() for v in items]
+    if field.regex is not None:
+        for item in out:
+            if item and re.fullmatch(field.regex, item) is None:
+                raise FormError(field.id, f"item {item!r} does not match {field.regex!r}")
+    return [item for item in out if item]
 
 
 def _to_text(field: FormField, value: Any) -> str:

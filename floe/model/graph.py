@@ -17,9 +17,10 @@ def emitted_tags(node: Node) -> frozenset[str]:
         return frozenset({f"merge.{node.id}.good"})
     if node.type == "end":
         return frozenset()
+    skipped = {f"task.{node.id}.skipped"} if node.when else set()
     if node.type == "data":
-        return frozenset({f"task.{node.id}.good", f"task.{node.id}.bad"})
-    return frozenset({f"task.{node.id}.good", f"task.{node.id}.bad", f"task.{node.id}.error"})
+        return frozenset({f"task.{node.id}.good", f"task.{node.id}.bad", *skipped})
+    return frozenset({f"task.{node.id}.good", f"task.{node.id}.bad", f"task.{node.id}.error", *skipped})
 
 
 def emittable(flow: Flow) -> Callable[[str], bool]:

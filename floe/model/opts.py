@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 WS = "{{ws}}"
 WS_VAR = "FLOEWS"
+VALUE_PREFIX = "FLOE_VALUE_"  # the run's data (values, upstream results) in a task's environment
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_REF = re.compile(r"\$\{secret:([^}]*)\}")  # `${secret:NAME}`, expanded in env entries only
@@ -106,6 +109,28 @@ def build_env(
             raise OptError(f"env entry {entry!r} is not KEY=value")
         env[key] = expand_env_entry(entry, ws, env, known).partition("=")[2]
     env[WS_VAR] = ws
+    return env
+
+
+def value_env(values: Mapping[str, Any]) -> dict[str, str]:
+    """The run's data as environment variables, never interpreted: `FLOE_VALUE_<NAME>` with NAME
+    upper-cased and every character but A-Z and 0-9 made `_` (`to-hash` → `FLOE_VALUE_TO_HASH`).
+    A string is as it is, a bool `true`/`false`, a number its text, null empty, a list or object
+    its JSON. Names are taken in sorted order, so of two that make one variable the later wins; a
+    value holding a NUL character (no environment can) is left out."""
+    env: dict[str, str] = {}
+    for name in sorted(values, key=str):
+        value = values[name]
+        if value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        else:
+            text = json.dumps(value, sort_keys=True, default=str)
+        if "\0" not in text:
+            env[VALUE_PREFIX + _NOT_ALNUM.sub("_", str(name).upper())] = text
     return env
 
 

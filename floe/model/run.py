@@ -16,9 +16,11 @@ from typing import Any
 from floe.model import event as ev
 from floe.model.event import Event
 from floe.model.flow import Flow, Node, NodeClass
-from floe.model.form import missing, validate
+from floe.model.form import FormError, missing, validate
+from floe.model.gate import approves
 from floe.model.graph import downstream, listeners
-from floe.model.opts import merge_opts
+from floe.model.prepare import Prepared, context, prepare, should_run
+from floe.model.template import TemplateError
 
 
 class RunStatus(StrEnum):
@@ -53,11 +55,12 @@ class NodeRun:
     started: float | None = None
     stopped: float | None = None
     attempts: int = 0
-    inputs: Mapping[str, Any] = field(default_factory=dict)  # opts the node was started with
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # the data (never opts) it was started with
     values: Mapping[str, Any] = field(default_factory=dict)  # data answers so far; merged merge opts
     waits: tuple[str, ...] = ()  # merge: tags seen so far
     reason: str = ""
     tries: tuple[Mapping[str, Any], ...] = ()  # earlier failed attempts: attempt, exit_status, reason, times
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # what the task published (masked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +95,16 @@ class Run:
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """A task node the hub must start, after `delay` seconds (retries back off)."""
+    """A task node the hub must start, after `delay` seconds (retries back off), with its opts
+    (from the flow file only) and the run's data so far (values and upstream results)."""
 
     node_id: str
     opts: Mapping[str, Any]
     delay: float = 0.0
     attempt: int = 1
+    values: Mapping[str, Any] = field(default_factory=dict)
+    items: tuple[Any, ...] = ()  # a foreach node's items...
+    each: tuple[Mapping[str, Any], ...] = ()  # ...and the opts of each
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,11 +275,21 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
             tries=(*nr.tries, tried),
         )
         b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": error})
-        b.starts.append(Start(node_id, nr.inputs, delay, nr.attempts + 1))
+        try:
+            ready = prepare(b.run, node, nr.inputs)
+        except TemplateError as e:
+            return node_done(b.run, node_id, 1, {}, str(e), now)
+        b.starts.append(_start_of(node, ready, nr.inputs, delay, nr.attempts + 1))
         return b.step()
     result = "error" if error and not node.ignore_fail else ("good" if good else "bad")
     b.set_node(
-        node_id, status=NodeStatus.FINISHED, result=result, exit_status=status, stopped=now, reason=error
+        node_id,
+        status=NodeStatus.FINISHED,
+        result=result,
+        exit_status=status,
+        stopped=now,
+        reason=error,
+        outputs=dict(opts),
     )
     out = {**dict(opts), "exit_status": status}
     if error:
@@ -282,10 +299,13 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
     return b.step()
 
 
-def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Step:
-    """Values posted to a waiting data task; complete it once every needed field has a value.
+def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float, by: str = "") -> Step:
+    """Values posted to a waiting data task by user `by`; complete it once every needed field has
+    a value. The gate's outputs then hold the answer and `answered_by`; a gate with `decide` takes
+    its bad branch (`task.<id>.bad`) when the answer does not approve.
 
-    Raises FormError for a bad value and LookupError when the node is not waiting.
+    Raises FormError for a bad value (or an answer that changes nothing) and LookupError when the
+    node is not waiting.
     """
     node = run.flow.node(node_id)
     nr = run.node(node_id)
@@ -293,6 +313,8 @@ def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Ste
         raise LookupError(f"{node_id} is not a data task of {run.flow.id}")
     if nr.status is not NodeStatus.WAITING:
         raise LookupError(f"data task {node_id} of run {run.run_id} is not waiting for data")
+    if node.fields and not any(f.id in values for f in node.fields):
+        raise FormError("", f"the answer to {node_id} gives none of its fields")
     merged = {**dict(nr.values), **validate(node.fields, values, partial=True)}
     b = _Builder(run, now)
     still = missing(node.fields, merged, gate=True)
@@ -301,8 +323,21 @@ def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Ste
         b.emit(ev.SYS_DATA_REQUIRED, node_id, opts={"missing": still})
         return b.step()
     final = validate(node.fields, merged)
-    b.set_node(node_id, status=NodeStatus.FINISHED, result="good", stopped=now, values=final)
-    _route(b, b.emit(ev.task_tag(node_id, "good"), node_id, True, {**dict(nr.inputs), **final}))
+    good = approves(node, final)
+    outputs = {**final, "answered_by": by}
+    reason = "" if good else f"{node.name or node_id} rejected by {by or 'an unknown user'}"
+    result = "good" if good else "bad"
+    b.set_node(
+        node_id,
+        status=NodeStatus.FINISHED,
+        result=result,
+        stopped=now,
+        values=final,
+        reason=reason,
+        outputs=outputs,
+    )
+    tag = ev.task_tag(node_id, "good" if good else "bad")
+    _route(b, b.emit(tag, node_id, good, {**dict(nr.inputs), **outputs}))
     _settle(b)
     return b.step()
 
@@ -343,11 +378,16 @@ def _route(b: _Builder, e: Event) -> None:
     if b.run.status.ended:
         return
     nodes = listeners(b.run.flow, e.tag)
+    if e.opts.get("skipped") and e.source:  # merges count a skipped node as if it was good
+        good_tag = ev.task_tag(e.source, "good")
+        for m in listeners(b.run.flow, good_tag):
+            if m.cls is NodeClass.MERGE:
+                _merge(b, m, replace(e, tag=good_tag))
     if not nodes:
         if not e.good:
             b.end(RunStatus.BAD, f"{e.tag} had no listener")
         return
-    inputs = merge_opts(dict(b.run.values), dict(e.opts))
+    inputs = {**b.run.values, **e.opts}  # data: the run's values, then what the event carries
     for node in nodes:
         if b.run.status.ended:
             return
@@ -357,8 +397,52 @@ def _route(b: _Builder, e: Event) -> None:
             _start(b, node, inputs, e.good, e.tag)
 
 
+def _start_of(
+    node: Node, ready: Prepared, inputs: Mapping[str, Any], delay: float = 0.0, attempt: int = 1
+) -> Start:
+    return Start(node.id, ready.opts, delay, attempt, values=dict(inputs), items=ready.items, each=ready.each)
+
+
+def _skip(b: _Builder, node: Node, inputs: Mapping[str, Any]) -> None:
+    """A node whose `when` is false: `skipped`, and `task.<id>.skipped` (good) goes on."""
+    b.set_node(
+        node.id,
+        status=NodeStatus.FINISHED,
+        result="skipped",
+        started=b.now,
+        stopped=b.now,
+        inputs=dict(inputs),
+        reason=f"skipped: {node.when} is false",
+    )
+    _route(b, b.emit(ev.task_tag(node.id, "skipped"), node.id, True, {**inputs, "skipped": True}))
+
+
+def _broken(b: _Builder, node: Node, inputs: Mapping[str, Any], reason: str) -> None:
+    """A node that cannot start (a template or `when` failed at run time): `task.<id>.error`."""
+    b.set_node(
+        node.id,
+        status=NodeStatus.FINISHED,
+        result="error",
+        started=b.now,
+        stopped=b.now,
+        inputs=dict(inputs),
+        reason=reason,
+    )
+    tag, good = result_tag(node, 1, reason)
+    _route(b, b.emit(tag, node.id, good, {"error": reason}))
+
+
 def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: str = "") -> None:
-    """A task reached by an event: end the run, open a data gate, or start the task."""
+    """A task reached by an event: skip it (`when`), end the run, open a data gate, or start it."""
+    if node.when and b.run.node(node.id).status is not NodeStatus.RUNNING:
+        try:
+            go = should_run(node, context(b.run, inputs))
+        except TemplateError as e:
+            _broken(b, node, inputs, str(e))
+            return
+        if not go:
+            _skip(b, node, inputs)
+            return
     if node.type == "end":
         b.set_node(
             node.id,
@@ -372,8 +456,11 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
         b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
         b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})
     elif b.run.node(node.id).status is not NodeStatus.RUNNING:  # one instance per node and run
-        # a partial re-run's first node gets exactly the inputs it had (its own opts are in them)
-        opts = dict(inputs) if b.run.from_node == node.id else merge_opts(dict(inputs), dict(node.opts))
+        try:
+            ready = prepare(b.run, node, inputs)
+        except TemplateError as e:
+            _broken(b, node, inputs, str(e))
+            return
         b.set_node(
             node.id,
             status=NodeStatus.RUNNING,
@@ -382,12 +469,12 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
             started=b.now,
             stopped=None,
             attempts=1,
-            inputs=opts,
+            inputs=dict(inputs),
             reason="",
             tries=(),
         )
         b.emit(ev.SYS_NODE_START, node.id)
-        b.starts.append(Start(node.id, opts))
+        b.starts.append(_start_of(node, ready, inputs))
 
 
 def _merge(b: _Builder, node: Node, e: Event) -> None:
@@ -395,7 +482,7 @@ def _merge(b: _Builder, node: Node, e: Event) -> None:
     if nr.status is NodeStatus.FINISHED:
         return
     waits = nr.waits if e.tag in nr.waits else (*nr.waits, e.tag)
-    values = merge_opts(dict(nr.values), dict(e.opts))
+    values = {**nr.values, **e.opts}
     b.set_node(node.id, status=NodeStatus.WAITING, waits=waits, values=values, started=nr.started or b.now)
     b.emit(ev.SYS_NODE_UPDATE, node.id, opts={"waits": {t: t in waits for t in node.wait}})
     if node.type == "any" or set(waits) >= set(node.wait):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from floe.model.flow import Node
-from floe.model.opts import OptError, build_env, opt_str_list
+from floe.model.opts import OptError, build_env, opt_str_list, value_env
 
 RUN_VAR = "FLOE_RUN_ID"  # in every task process's environment: a restarted host finds leftovers by it
 NODE_VAR = "FLOE_NODE_ID"
@@ -29,12 +29,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class NodeContext:
-    """Everything a task needs: its node, merged input opts, workspace and a line logger."""
+    """Everything a task needs: its node, its opts, the run's data, workspace and a line logger."""
 
     run_id: str
     flow_id: str
     node: Node
-    opts: Mapping[str, Any]  # merged input opts (event opts, then node opts; env lists concatenated)
+    opts: Mapping[
+        str, Any
+    ]  # from the flow file only: the trigger's opts, then the node's (model.prepare.task_opts)
     flow_env: tuple[str, ...]  # the flow's `env`, applied before the task's own
     workspace: Path
     cache_dir: Path  # host-wide fetch cache
@@ -43,13 +45,15 @@ class NodeContext:
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL on cancel
     secrets: Mapping[str, str] = field(default_factory=dict)  # `${secret:NAME}` values for env entries
     host_env: Mapping[str, str] = field(default_factory=lambda: os.environ)  # the hub passes a start-up copy
+    values: Mapping[str, Any] = field(default_factory=dict)  # the run's data: never opts, only FLOE_VALUE_*
 
     def process_env(self) -> dict[str, str]:
-        """The environment of the task's processes: the host's, the flow's and the task's `env`,
-        `FLOEWS`, and the run and node ids (`FLOE_RUN_ID`, `FLOE_NODE_ID`)."""
+        """The environment of the task's processes: the host's, the run's data as `FLOE_VALUE_*`,
+        the flow's and the task's `env` (which may use `$FLOE_VALUE_*`), `FLOEWS`, and the run and
+        node ids (`FLOE_RUN_ID`, `FLOE_NODE_ID`)."""
         try:
             env = build_env(
-                self.host_env,
+                {**self.host_env, **value_env(self.values)},
                 self.flow_env,
                 opt_str_list(self.opts, "env"),
                 str(self.workspace),

@@ -10,6 +10,7 @@ from typing import Any
 from floe.model.opts import OptError, expand_command_vars, opt_str, opt_str_list
 from floe.nodes import paths, proc
 from floe.nodes.base import NodeContext, NodeError, Outcome
+from floe.nodes.outputs import OUTPUT_VAR, output_file
 
 
 def command(opts: Mapping[str, Any], env: Mapping[str, str]) -> tuple[list[str], str]:
@@ -59,13 +60,17 @@ def prepare(ctx: NodeContext) -> tuple[list[str], str, Path, dict[str, str]]:
 
 
 async def execute(ctx: NodeContext) -> Outcome:
-    """Run the command; the outcome's status is its exit status (128+N when killed by signal N)."""
+    """Run the command; the outcome's status is its exit status (128+N when killed by signal N), and
+    its opts are the outputs the command wrote to `$FLOE_OUTPUT`."""
     argv, shown, cwd, env = prepare(ctx)
     ctx.log(f"in dir: {cwd}")
     ctx.log(shown)
     ctx.log("")
-    status = await proc.run(argv, cwd=cwd, env=env, on_line=ctx.log, grace=ctx.grace)
+    with output_file(ctx.log) as (path, read):
+        env[OUTPUT_VAR] = str(path)
+        status = await proc.run(argv, cwd=cwd, env=env, on_line=ctx.log, grace=ctx.grace)
+        outputs = read()
     if status != 0:
         ctx.log("")
         ctx.log(f"exited with status: {status}")
-    return Outcome(status)
+    return Outcome(status, outputs)

@@ -89,10 +89,13 @@ def _strs(opts: Mapping[str, Any], *keys: str) -> list[str]:
 
 
 def _target(ctx: NodeContext, sub_dir: str, url: str) -> Path:
-    """`<ws>/<sub-dir>/<repo-name>`: created parent, and the repo directory, which must be new or empty."""
+    """`<ws>/<sub-dir>/<repo-name>`: created parent, and the repo directory, which must be new or empty.
+
+    Both are confined to the workspace by the rule every node type uses (`paths.inside`), symlinks
+    included: a repo directory an earlier task made a link to elsewhere is refused."""
     parent = paths.inside(ctx.workspace, sub_dir or ".", what="sub-dir")
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = parent / repo_name(url)
+    target = paths.inside(ctx.workspace, str(parent / repo_name(url)), what="checkout directory")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise NodeError(f"{target} already exists and is not an empty directory")
     return target
@@ -113,9 +116,12 @@ async def _fetch_hash(git: Git, url: str, sha: str, target: Path) -> int:
 
 async def checkout(ctx: NodeContext) -> Outcome:
     """Clone `branch` of `url` shallowly into `<ws>/<sub-dir>/<repo-name>`, or check out exactly
-    `hash`; outcome opts `{"checked-out-hash": <sha>}` (not `hash`, which a later checkout would
-    take as its own). A git failure is its non-zero status."""
+    `hash`. When the opts name neither, the run's data may (floe's `branch` form field, poll-git's
+    `branch` and `hash`; never `url`, paths or commands). Outcome opts `{"checked-out-hash": <sha>}`
+    (not `hash`, which a later checkout would take as its own). A git failure is its non-zero status."""
     url, branch, sha, sub_dir, key = _strs(ctx.opts, "url", "branch", "hash", "sub-dir", "key-file")
+    if not branch and not sha:  # floe's channel: a form field or poll-git names what to check out
+        branch, sha = _strs(ctx.values, "branch", "hash")
     if not url:
         raise NodeError("git-checkout needs opt url")
     if not branch and not sha:

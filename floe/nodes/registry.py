@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from floe.nodes import exec as exec_task
-from floe.nodes import fetch, git, timer
+from floe.nodes import fetch, git, http, timer
 from floe.nodes.base import TaskType
 
 TASK_TYPES: dict[str, TaskType] = {
@@ -11,5 +11,6 @@ TASK_TYPES: dict[str, TaskType] = {
     "fetch": fetch.execute,
     "git-checkout": git.checkout,
     "git-merge": git.merge,
+    "http": http.execute,
     "timer": timer.execute,
 }

@@ -14,6 +14,7 @@ from floe.config.errors import FlowFileError
 from floe.hub.hub import NotDurable
 from floe.model.flow import Flow
 from floe.model.form import FormError
+from floe.model.gate import may_answer
 from floe.model.policy import Rejected
 from floe.model.run import Run
 from floe.server.auth import COOKIE, Sessions, same
@@ -225,6 +226,11 @@ async def push_data(request: Request) -> Response:
     f = _flow(c, flow_id, ver)
     try:
         if run_id:
+            gate = f.node(form_id)
+            principal = request.scope.get("state", {}).get("principal")
+            refused = gate and may_answer(gate, who(request), str(getattr(principal, "role", "")))
+            if refused:
+                raise ApiError(403, refused, field="Form.ID")
             await _answer(c, f, run_id, form_id, values, who(request))
             return JSONResponse({"run_id": run_id, "ok": True})
         if not form_id:

@@ -7,10 +7,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from floe.server import api, metrics, openapi, p2p, pages, reload, webhooks, ws
+from floe.server import api, metrics, openapi, p2p, pages, posted, reload, webhooks, ws
 from floe.server.auth import AuthMiddleware
 from floe.server.context import Context
 from floe.server.errors import ApiError, on_api_error, on_crash, on_http_error
+from floe.server.ids import check_path_ids
 
 
 def api_routes() -> list[BaseRoute]:
@@ -31,6 +32,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/config/reload", reload.endpoint, methods=["POST"]),
         *webhooks.routes(),
         Route("/push/data", api.push_data, methods=["POST"]),
+        Route("/runs", posted.endpoint, methods=["POST"]),
         Route("/hosts", api.hosts),
         Route("/openapi.json", openapi.endpoint),
         Route("/metrics", metrics.endpoint),
@@ -53,6 +55,7 @@ def build_app(context: Context) -> Starlette:
         Mount(base, routes=api_routes()),
         *pages.page_routes(),
     ]
+    check_path_ids(routes)
     app = Starlette(
         routes=routes,
         middleware=[

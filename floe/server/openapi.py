@@ -154,6 +154,7 @@ SCHEMAS: dict[str, S] = {
             "attempts": INT,
             "tries": {**arr(ANY_OBJ), "description": "each earlier attempt of a retried task"},
             "reason": STR,
+            "outputs": {**ANY_OBJ, "description": "what the task published ($FLOE_OUTPUT, http answers)"},
             "waits": arr(STR),
             "values": ANY_OBJ,
             "fields": arr(ref("Field")),
@@ -183,6 +184,7 @@ SCHEMAS: dict[str, S] = {
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),
+            "posted_document": {"type": "string", "description": "the flow document a posted run ran"},
         }
     ),
     "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),
@@ -195,6 +197,14 @@ SCHEMAS: dict[str, S] = {
         ["Ref", "Form"],
     ),
     "Triggered": obj({"run_id": STR}),
+    "PostFlow": obj(
+        {
+            "flow": {"type": "string", "description": "a flow document's YAML text (id, tasks)"},
+            "values": ANY_OBJ,
+        },
+        ["flow"],
+    ),
+    "PostedRun": obj({"run_id": STR, "flow": STR}),
     "Answered": obj({"run_id": STR, "ok": BOOL}),
     "Host": obj(
         {
@@ -293,6 +303,7 @@ def _op(
     ps = [{"name": p, "in": "path", "required": True, "schema": STR} for p in params] + list(query)
     if ps:
         op["parameters"] = ps
+        op["responses"].setdefault("400", _json("Error", "an id in the path breaks the id rule"))
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
     if not auth:
@@ -440,9 +451,16 @@ def spec(base: str) -> S:
                 {
                     "202": _json("Triggered", "a run was created"),
                     "200": _json("Answered", "the task got the values"),
-                    **_err(400, 404),
+                    **_err(400, 403, 404),
                 },
                 body="PushData",
+            )
+        },
+        f"{base}/runs": {
+            "post": _op(
+                "Run a posted flow document (only where common.posted-flows allows it)",
+                {"202": _json("PostedRun", "a run of the posted flow was created"), **_err(400, 403, 409)},
+                body="PostFlow",
             )
         },
         f"{base}/hosts": {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -14,20 +13,19 @@ from floe.cluster.locks import Locks
 from floe.hub.messages import Wake
 from floe.model.codec import run_doc, run_from_doc
 from floe.model.form import FormError
+from floe.model.ids import valid_id, valid_run_id
 from floe.model.run import Run
 from floe.server.api import before_param, body, ctx, int_param, rerun_here, stop_switch
 from floe.server.cluster_view import local_runs
 from floe.server.errors import ApiError
 from floe.server.views import run_detail
 
-RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}-[0-9]{1,18}$")
-
 
 def parse_run(doc: dict[str, Any]) -> Run:
     """A pend handed over by a peer, checked as strictly as our own: bad input is a 400, never a
     run that wedges the hub."""
     checks = [
-        (isinstance(doc.get("run_id"), str) and RUN_ID.match(doc["run_id"]), "run_id must look like h1-7"),
+        (valid_run_id(doc.get("run_id")), "run_id must look like h1-7"),
         (doc.get("status") == "pending", "status must be pending"),
         (isinstance(doc.get("snapshot"), dict), "snapshot must be a flow document"),
         (isinstance(doc.get("values", {}), dict), "values must be an object"),
@@ -45,8 +43,18 @@ def parse_run(doc: dict[str, Any]) -> Run:
         json.dumps(run_doc(run))  # it must survive our own store
     except Exception as e:  # any fault of a foreign document is the sender's
         raise ApiError(400, f"not a pend: {e!r}") from e
-    if not isinstance(run.flow.id, str) or not run.flow.id:
-        raise ApiError(400, "not a pend: snapshot.id must be a flow id")
+    bad = [
+        f"{what} {value!r}"
+        for what, value in (
+            ("snapshot.id", run.flow.id),
+            ("trigger", run.trigger),
+            *(("node id", n.id) for n in (*run.flow.triggers, *run.flow.tasks)),
+            *(("node id", n) for n in run.nodes),
+        )
+        if not valid_id(value)
+    ]
+    if bad:
+        raise ApiError(400, f"not a pend: {bad[0]} is not a valid id")
     return run
 
 
@@ -158,8 +166,8 @@ async def lock(request: Request) -> Response:
     locks = _locks(request)
     data = await body(request)
     run_id, host, tags = data.get("run_id"), data.get("host"), data.get("tags")
-    if not isinstance(run_id, str) or not isinstance(host, str) or not isinstance(tags, list):
-        raise ApiError(400, "run_id, host and tags are required")
+    if not valid_run_id(run_id) or not valid_id(host) or not isinstance(tags, list):
+        raise ApiError(400, "run_id, host (ids) and tags are required")
     why = locks.acquire(run_id, host, [str(t) for t in tags])
     await ctx(request).hub.store.flush()
     if why:

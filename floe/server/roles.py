@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-RANK = {"viewer": 0, "operator": 1, "admin": 2}
+from floe.model.gate import RANK
 
 _ADMIN = ("/stop", "/go", "/config/reload")
-_OPERATOR_POSTS = ("/push/data", "/cancel", "/rerun")
+_OPERATOR_POSTS = ("/push/data", "/cancel", "/rerun")  # and POST /runs, when the config allows it
 
 
 def needed(method: str, path: str) -> str:
@@ -16,6 +16,8 @@ def needed(method: str, path: str) -> str:
         return "viewer"
     if path in _ADMIN:
         return "admin"
+    if path == "/runs":
+        return "operator"  # the handler also checks common.posted-flows
     if path in ("/login", "/logout") or path.endswith(_OPERATOR_POSTS) or path.startswith("/push/"):
         return "viewer" if path in ("/login", "/logout") else "operator"
     return "admin"  # anything new that changes state: the safest default

@@ -71,6 +71,11 @@ def run_summary(r: Run) -> dict[str, Any]:
     }
 
 
+def _posted(r: Run) -> object:
+    trig = r.flow.trigger(r.trigger)
+    return trig.opts.get("document") if trig is not None else None
+
+
 def run_detail(r: Run) -> dict[str, Any]:
     nodes = []
     for n in (*r.flow.tasks,):
@@ -89,6 +94,7 @@ def run_detail(r: Run) -> dict[str, Any]:
                 "attempts": nr.attempts,
                 "tries": [dict(t) for t in nr.tries],
                 "reason": nr.reason,
+                "outputs": dict(nr.outputs),
                 **({"waits": list(nr.waits)} if n.wait else {}),
                 **(
                     {"values": dict(nr.values), "fields": [field_doc(f) for f in n.fields]}
@@ -107,4 +113,5 @@ def run_detail(r: Run) -> dict[str, Any]:
         "nodes": nodes,
         "levels": levels(r.flow),
         "edges": [{"from": a, "to": b, "tag": t} for a, b, t in edges(r.flow)],
+        **({"posted_document": doc} if isinstance(doc := _posted(r), str) else {}),
     }

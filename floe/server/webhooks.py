@@ -14,10 +14,10 @@ from starlette.routing import BaseRoute, Route
 
 from floe.config.errors import FlowFileError
 from floe.model.flow import Flow, Node
+from floe.model.gate import RANK
 from floe.model.policy import Rejected
 from floe.server.auth import authenticate
 from floe.server.context import Context
-from floe.server.roles import RANK
 from floe.triggers.status import TriggerKey, status_for
 from floe.triggers.webhook import (
     MAX_BODY,

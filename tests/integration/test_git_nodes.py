@@ -232,3 +232,29 @@ def test_key_file_sets_ssh_command(tmp_path: Path) -> None:
     assert env["GIT_TERMINAL_PROMPT"] == "0"
     assert env["GIT_AUTHOR_NAME"] == "me"  # the flow's or task's own identity wins
     assert env["GIT_COMMITTER_NAME"] == "floe"
+
+
+@pytest.mark.parametrize(
+    ("node_type", "opts", "planted"),
+    [
+        ("git-checkout", {"branch": "main"}, "remote"),
+        ("git-checkout", {"branch": "main", "sub-dir": "src"}, "src/remote"),
+        ("git-merge", {"branch": "main", "from-branch": "feature"}, ".git-merge/vcs/remote"),
+    ],
+)
+async def test_a_symlink_planted_by_an_earlier_task_is_not_followed_out(
+    tmp_path: Path, remote: Remote, node_type: str, opts: dict[str, Any], planted: str
+) -> None:
+    """An earlier task of the run makes the repo directory a symlink to an empty directory (or to
+    nothing) outside the workspace: the clone is refused, and nothing is written out there."""
+    ctx, _ = make_ctx(tmp_path, node_type, {"url": remote.url, **opts})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = ctx.workspace / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    for target in (outside, tmp_path / "nothing-yet"):
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+        with pytest.raises(NodeError, match="escapes the workspace"):
+            await run(ctx)
+        assert list(outside.iterdir()) == [] and not (tmp_path / "nothing-yet").exists()

@@ -15,6 +15,7 @@ from floe.model.opts import (
     opt_seconds,
     opt_str,
     opt_str_list,
+    value_env,
 )
 
 WS = "/base/path"
@@ -131,3 +132,18 @@ def test_opt_readers() -> None:
 def test_opt_seconds_rejects(bad: object) -> None:
     with pytest.raises(OptError, match="period"):
         opt_seconds({"period": bad}, "period")
+
+
+def test_value_env_names_and_texts() -> None:
+    env = value_env(
+        {"branch": "$(id)", "to-hash": "abc", "jobs": 2, "fast": False, "none": None, "list": [1, "a"]}
+    )
+    assert env == {
+        "FLOE_VALUE_BRANCH": "$(id)",  # never interpreted: a shell sees it only as "$FLOE_VALUE_BRANCH"
+        "FLOE_VALUE_TO_HASH": "abc",
+        "FLOE_VALUE_JOBS": "2",
+        "FLOE_VALUE_FAST": "false",
+        "FLOE_VALUE_NONE": "",
+        "FLOE_VALUE_LIST": '[1, "a"]',
+    }
+    assert value_env({"a-b": "1", "a_b": "2", "nul": "x\0y"}) == {"FLOE_VALUE_A_B": "2"}

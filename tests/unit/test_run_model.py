@@ -198,8 +198,35 @@ def test_rerun_from_a_node_keeps_what_came_before_it() -> None:
     assert pend.rerun_of == "h1-1" and dict(pend.values) == {"who": "x"}
     assert pend.node("a") == old.node("a") and pend.node("both").waits == ("task.side.good",)
     s = rm.activate(pend, "h1", 11.0)
-    assert started(s) == ["b"] and s.starts[0].opts == old.node("b").inputs
+    assert started(s) == ["b"] and s.starts[0].values == old.node("b").inputs
+    assert s.starts[0].opts == {"cmd": "false"}  # the flow file's, never the data's
     s = done(s.run, "b", 0)
     assert s.run.status is RunStatus.GOOD and "merge.both.good" in tags(s)
     with pytest.raises(LookupError):
         rm.rerun(old, "h1-3", "done", 12.0)  # never reached
+
+
+def test_values_and_upstream_results_are_data_never_opts() -> None:
+    """A trigger value named like an opt (`cmd`, `args`, `env`, `sub-dir`) and a result an upstream
+    task passes on reach the next task as data; its opts are the flow file's."""
+    f = parse_config(
+        """
+flows:
+  - id: f
+    ver: 1
+    triggers: [{id: go, type: data, opts: {env: [FROM_TRIGGER=1], url: "file:///r.git"}}]
+    tasks:
+      - {id: a, listen: trigger.good, type: exec, opts: {shell: "echo safe", env: [OWN=1]}}
+      - {id: b, listen: task.a.good, type: exec, opts: {shell: "echo b"}}
+""",
+        "t.yml",
+    ).flows[0]
+    given = {"cmd": "rm -rf /", "args": ["x"], "env": ["LD_PRELOAD=/evil.so"], "sub-dir": "/"}
+    s = rm.activate(rm.new_pend("h1-1", f, "go", given, 1.0).run, "h1", 2.0)
+    (a,) = s.starts
+    assert a.opts == {"env": ["FROM_TRIGGER=1", "OWN=1"], "url": "file:///r.git", "shell": "echo safe"}
+    assert a.values == given
+    s = rm.node_done(s.run, "a", 0, {"shell": "rm -rf /"}, "", 3.0)
+    (b,) = s.starts
+    assert b.opts == {"env": ["FROM_TRIGGER=1"], "url": "file:///r.git", "shell": "echo b"}
+    assert b.values["shell"] == "rm -rf /" and b.values["exit_status"] == 0

@@ -17,6 +17,9 @@ function control(f, id) {
       return h("select", { id, name, required: f.required },
         f.required && (dflt === null || dflt === undefined) ? h("option", { value: "" }, "Choose…") : null,
         (f.options || []).map((o) => h("option", { value: o, selected: String(dflt) === o }, o)));
+    case "list":
+      return h("textarea", { id, name, rows: 3, spellcheck: "false", placeholder: "one item per line",
+        required: f.required }, Array.isArray(dflt) ? dflt.join("\n") : (dflt ?? ""));
     default:
       return h("input", { id, name, type: "text", autocomplete: "off", spellcheck: "false",
         value: dflt === null || dflt === undefined ? "" : String(dflt),

@@ -164,6 +164,11 @@ function renderNodeHead() {
   if (n.waits) meta.push(h("span", {}, `seen: ${n.waits.join(", ") || "nothing yet"}`));
   if (n.reason) meta.push(h("span", {}, n.reason));
   put($("node-meta"), meta);
+  const outs = Object.entries(n.outputs || {});
+  const box = $("node-outputs");
+  box.hidden = !outs.length;
+  put(box, outs.length ? [h("h3", {}, "Outputs"), h("dl", {}, outs.flatMap(([k, v]) =>
+    [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, typeof v === "string" ? v : JSON.stringify(v))]))] : []);
 }
 
 function select(id, { user = false } = {}) {
