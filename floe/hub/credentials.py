@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from floe.config.common import Common
+from floe.model.mask import MIN_PIECE
 
 ADMIN_VAR = "FLOE_ADMIN"  # the admin token, when not given by -admin or --admin-file
 S3_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -21,9 +22,11 @@ def credential_vars(common: Common) -> frozenset[str]:
 
 
 def task_environ(environ: Mapping[str, str], common: Common, admin_token: str) -> dict[str, str]:
-    """`environ` without the host's credentials: the variables above, and any holding the admin token."""
+    """`environ` without the host's credentials: the variables above, and any whose value is the
+    admin token (of 4 characters or more, so that a token like `1` does not take `SHLVL=1`)."""
     drop = credential_vars(common)
-    return {k: v for k, v in environ.items() if k not in drop and not (admin_token and v == admin_token)}
+    token = admin_token if len(admin_token) >= MIN_PIECE else None
+    return {k: v for k, v in environ.items() if k not in drop and v != token}
 
 
 def masked_values(secrets: Mapping[str, str], admin_token: str, common: Common) -> Iterable[str]:
