@@ -11,7 +11,10 @@ from floe.hub.credentials import masked_values, task_environ
 def test_tasks_start_without_the_hosts_credentials() -> None:
     common = Common(
         store_type="s3",
-        secrets={"DEPLOY": SecretRef("DEPLOY", "env", "DEPLOY_SRC"), "KEY": SecretRef("KEY", "file", "/etc/key")},
+        secrets={
+            "DEPLOY": SecretRef("DEPLOY", "env", "DEPLOY_SRC"),
+            "KEY": SecretRef("KEY", "file", "/etc/key"),
+        },
     )
     environ = {
         "PATH": "/usr/bin",
