@@ -18,6 +18,7 @@ from floe.config import HostConfig
 from floe.config.sources import SourceFlowFiles
 from floe.hub.broadcast import Broadcaster
 from floe.hub.controls import AuditTrail, StopSwitch
+from floe.hub.credentials import masked_values, task_environ
 from floe.hub.flowfile import FlowFiles
 from floe.hub.messages import (
     Accept,
@@ -89,12 +90,13 @@ class Hub:
         secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.secrets: Mapping[str, str] = dict(secrets or {})  # `${secret:NAME}` values; never logged
-        self.host_env = dict(os.environ)  # what tasks start from: the environment the host started with
-        self.masker = Masker(self.secrets.values())
         self.flow_files: FlowFiles = flow_files or SourceFlowFiles(
             Path(config.common.store_root) / "flow_cache", config.common.git_key
         )
         self.cluster = cluster or Cluster(host.id, "", (), config.common.base_url, "", store)
+        # what tasks start from: the environment the host started with, but its own credentials
+        self.host_env = task_environ(os.environ, config.common, self.cluster.token)
+        self.masker = Masker(masked_values(self.secrets, self.cluster.token, config.common))
         self.host, self.config, self.store, self.clock, self.grace = host, config, store, clock, grace
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.broadcast = Broadcaster()
@@ -116,6 +118,11 @@ class Hub:
         self._dispatching = False
         self._again = False
         self._tg: asyncio.TaskGroup | None = None
+
+    def use_config(self, config: HostConfig) -> None:
+        """Run with a reloaded config from now on; its users' password hashes are masked too."""
+        self.config = config
+        self.masker = Masker(masked_values(self.secrets, self.cluster.token, config.common))
 
     # ---- paths -------------------------------------------------------------------------------
     @property
