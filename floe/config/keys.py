@@ -19,6 +19,9 @@ COMMON_KEYS = frozenset(
         "users",
         # addition: secrets (docs/secrets.md)
         "secrets",
+        # additions: the HTTP edge (docs/security.md)
+        "max-body",
+        "allowed-origins",
     }
 )
 HOST_KEYS = frozenset({"common", "flows"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 from typing import Any
 
@@ -16,6 +16,7 @@ from floe.model.flow import Flow
 from floe.model.form import FormError
 from floe.model.policy import Rejected
 from floe.model.run import Run
+from floe.server import jsonbody
 from floe.server.auth import COOKIE, Sessions, same
 from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
 from floe.server.context import Context
@@ -23,6 +24,8 @@ from floe.server.errors import ApiError
 from floe.server.passwords import DUMMY_HASH, check_password
 from floe.server.views import flow_detail, flow_summary
 from floe.triggers.status import status_for
+
+log = logging.getLogger(__name__)
 
 
 def who(request: Request) -> str:
@@ -37,10 +40,7 @@ def ctx(request: Request) -> Context:
 
 
 async def body(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"body is not valid JSON: {e}") from e
+    data = jsonbody.parse(await request.body() or b"{}")
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data
@@ -64,9 +64,19 @@ async def login(request: Request) -> Response:
     user, password = data.get("user", data.get("User")), data.get("password", data.get("Password"))
     if not isinstance(user, str) or not isinstance(password, str):
         raise ApiError(400, "user and password are required strings")
+    address, now = request.client.host if request.client else "?", time.monotonic()
+    wait = c.logins.retry_after(user, address, now)
+    if wait:
+        message = f"too many failed logins: try again in {wait} s"
+        raise ApiError(429, message, headers={"Retry-After": str(wait)})
     role = await _check_login(c, user, password)
     if role is None:
+        blocked = c.logins.failed(user, address, now)
+        name = user[:64]  # the password never
+        log.warning("failed login as %r from %s%s", name, address, ": throttled" if blocked else "")
+        c.hub.audit.record(name, "login-failed", detail=f"from {address}")
         raise ApiError(401, "user or password is wrong")
+    c.logins.succeeded(user)
     token = await c.sessions.create(user, role)
     c.hub.audit.record(user, "login")
     resp = JSONResponse({"user": user, "role": role})
