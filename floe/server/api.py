@@ -65,18 +65,18 @@ async def login(request: Request) -> Response:
     if not isinstance(user, str) or not isinstance(password, str):
         raise ApiError(400, "user and password are required strings")
     address, now = request.client.host if request.client else "?", time.monotonic()
-    wait = c.logins.retry_after(user, address, now)
+    name = user[:64]  # as long as a user name can be: what is throttled, logged and audited
+    wait = c.logins.retry_after(name, address, now)
     if wait:
         message = f"too many failed logins: try again in {wait} s"
         raise ApiError(429, message, headers={"Retry-After": str(wait)})
     role = await _check_login(c, user, password)
     if role is None:
-        blocked = c.logins.failed(user, address, now)
-        name = user[:64]  # the password never
+        blocked = c.logins.failed(name, address, now)
         log.warning("failed login as %r from %s%s", name, address, ": throttled" if blocked else "")
-        c.hub.audit.record(name, "login-failed", detail=f"from {address}")
+        c.hub.audit.record(name, "login-failed", detail=f"from {address}")  # never the password
         raise ApiError(401, "user or password is wrong")
-    c.logins.succeeded(user)
+    c.logins.succeeded(name)
     token = await c.sessions.create(user, role)
     c.hub.audit.record(user, "login")
     resp = JSONResponse({"user": user, "role": role})

@@ -74,7 +74,7 @@ class EdgeGuard:
         if scope["type"] == "websocket" or method not in SAFE_METHODS:
             origin = headers.get("origin")
             allowed = {own_origin(scope, headers), *(origin_of(o) for o in common.allowed_origins)}
-            if origin is not None and (origin_of(origin) is None or origin_of(origin) not in allowed):
+            if origin is not None and (origin_of(origin) or "?") not in allowed:
                 return ApiError(403, f"requests from {origin[:100]} are not accepted: not this host's origin")
         if scope["type"] != "http":
             return None
