@@ -1,5 +1,4 @@
-"""The HTTP edge's checks before any handler: where a browser request comes from, what type its
-body is, and how large it may grow (its Content-Length and what it streams)."""
+"""The HTTP edge's checks before any handler: a request's origin, its body's type and its size."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Login throttling, a pure policy: too many failures of one user or from one address in a window
-and further logins wait until the oldest of them leaves the window. The clock is the caller's."""
+"""Login throttling as a pure policy: failures per user and per address in a sliding window."""
 
 from __future__ import annotations
 
@@ -17,7 +16,8 @@ class Rule:
 
 
 class Throttle:
-    """Failures per key in a sliding window."""
+    """Failures per key in a sliding window: at `limit` of them the key waits until the oldest
+    counted one leaves the window. The clock is the caller's (`now` in seconds)."""
 
     def __init__(self, rule: Rule, max_keys: int = MAX_KEYS) -> None:
         self.rule, self.max_keys = rule, max_keys
