@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 from typing import Any
 
@@ -17,6 +17,7 @@ from floe.model.form import FormError
 from floe.model.gate import may_answer
 from floe.model.policy import Rejected
 from floe.model.run import Run
+from floe.server import jsonbody
 from floe.server.auth import COOKIE, Sessions, same
 from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
 from floe.server.context import Context
@@ -24,6 +25,8 @@ from floe.server.errors import ApiError
 from floe.server.passwords import DUMMY_HASH, check_password
 from floe.server.views import flow_detail, flow_summary
 from floe.triggers.status import status_for
+
+log = logging.getLogger(__name__)
 
 
 def who(request: Request) -> str:
@@ -38,10 +41,7 @@ def ctx(request: Request) -> Context:
 
 
 async def body(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"body is not valid JSON: {e}") from e
+    data = jsonbody.parse(await request.body() or b"{}")
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data
@@ -65,9 +65,19 @@ async def login(request: Request) -> Response:
     user, password = data.get("user", data.get("User")), data.get("password", data.get("Password"))
     if not isinstance(user, str) or not isinstance(password, str):
         raise ApiError(400, "user and password are required strings")
+    address, now = request.client.host if request.client else "?", time.monotonic()
+    name = user[:64]  # as long as a user name can be: what is throttled, logged and audited
+    wait = c.logins.retry_after(name, address, now)
+    if wait:
+        message = f"too many failed logins: try again in {wait} s"
+        raise ApiError(429, message, headers={"Retry-After": str(wait)})
     role = await _check_login(c, user, password)
     if role is None:
+        blocked = c.logins.failed(name, address, now)
+        log.warning("failed login as %r from %s%s", name, address, ": throttled" if blocked else "")
+        c.hub.audit.record(name, "login-failed", detail=f"from {address}")  # never the password
         raise ApiError(401, "user or password is wrong")
+    c.logins.succeeded(name)
     token = await c.sessions.create(user, role)
     c.hub.audit.record(user, "login")
     resp = JSONResponse({"user": user, "role": role})

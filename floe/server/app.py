@@ -11,6 +11,7 @@ from floe.server import api, metrics, openapi, p2p, pages, posted, reload, webho
 from floe.server.auth import AuthMiddleware
 from floe.server.context import Context
 from floe.server.errors import ApiError, on_api_error, on_crash, on_http_error
+from floe.server.guard import EdgeGuard
 from floe.server.ids import check_path_ids
 
 
@@ -59,13 +60,14 @@ def build_app(context: Context) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(EdgeGuard, common=lambda: context.hub.config.common, base=base),
             Middleware(
                 AuthMiddleware,
                 admin_token=context.admin_token,
                 sessions=context.sessions,
                 public=public,
                 base=base,
-            )
+            ),
         ],
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash},
     )

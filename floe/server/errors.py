@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -15,9 +16,12 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An expected failure of a request, answered as `{"error": message, **extra}`."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.extra = status, message, extra
+        self.headers = dict(headers or {})  # e.g. Retry-After on a 429
 
 
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -26,7 +30,9 @@ def error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error(exc.status, exc.message, **exc.extra)
+    resp = error(exc.status, exc.message, **exc.extra)
+    resp.headers.update(exc.headers)
+    return resp
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

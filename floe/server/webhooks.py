@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.parse
 from typing import Any
@@ -16,11 +15,11 @@ from floe.config.errors import FlowFileError
 from floe.model.flow import Flow, Node
 from floe.model.gate import RANK
 from floe.model.policy import Rejected
+from floe.server import jsonbody
 from floe.server.auth import authenticate
 from floe.server.context import Context
 from floe.triggers.status import TriggerKey, status_for
 from floe.triggers.webhook import (
-    MAX_BODY,
     PATH,
     BadPayload,
     branch_filter,
@@ -48,26 +47,14 @@ def _answer(status: int, **doc: Any) -> JSONResponse:
     return JSONResponse(doc, status_code=status)
 
 
-async def _body(request: Request) -> bytes | None:
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return None
-    return bytes(body)
-
-
 def _payload(body: bytes, content_type: str) -> Any:
     """The JSON payload: the body, or its `payload` field when GitHub sends it form-encoded."""
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         fields = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=False)
         if "payload" not in fields:
             raise BadPayload("a form-encoded push needs a payload field")
-        return json.loads(fields["payload"][0])
-    return json.loads(body or b"null")
+        return jsonbody.parse(fields["payload"][0])
+    return jsonbody.parse(body or b"null")
 
 
 def _find(c: Context, flow_id: str, trigger_id: str) -> tuple[Flow, Node] | None:
@@ -98,9 +85,7 @@ async def endpoint(request: Request) -> Response:
     flow, trig = found
     key = TriggerKey(flow.id, flow.ver, trig.id, flow.id)
     status = status_for(c.hub)
-    body = await _body(request)
-    if body is None:
-        return _answer(413, error=f"payload larger than {MAX_BODY} bytes")
+    body = await request.body()  # at most guard.LARGE_BODY bytes
     headers = {k.lower(): v for k, v in request.headers.items()}
     secret = trig.opts.get("secret")
     if admin is None:
@@ -117,8 +102,8 @@ async def endpoint(request: Request) -> Response:
         return _answer(202, started=False, reason=reason)
     try:
         push = parse_push(_payload(body, headers.get("content-type", "")))
-    except (ValueError, UnicodeDecodeError) as e:  # BadPayload is a ValueError, as is bad JSON
-        return _answer(400, error=str(e) if isinstance(e, BadPayload) else f"body is not valid JSON: {e}")
+    except (ValueError, UnicodeDecodeError) as e:  # BadPayload is a ValueError; bad JSON an ApiError
+        return _answer(400, error=str(e))
     if isinstance(push, str):
         return _answer(202, started=False, reason=push)
     if not wanted(push.branch, branch_filter(trig.opts)):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
-from tests.support.host import TOKEN, FloeHost
+from tests.support.host import TOKEN, FloeHost, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -203,6 +203,20 @@ def test_log_in_and_out(page: Page, host: FloeHost, console: Console) -> None:
     expect(page).to_have_url(host.url + "/app/login")
     page.goto(host.url + "/app/dash")
     expect(page).to_have_url(re.compile(r"/app/login\?next=/app/dash"))
+
+
+def test_login_never_sends_the_browser_to_another_site(host: FloeHost, page: Page) -> None:
+    elsewhere: list[str] = []  # requests to any other origin, aborted: they never leave the page
+    page.route(
+        re.compile(rf"^(?!{re.escape(host.url)}/)"),
+        lambda route: (elsewhere.append(route.request.url), route.abort()),
+    )
+    other = f"127.0.0.1:{free_port()}"
+    page.goto(f"{host.url}/app/login?next=/%09/{other}/")  # the browser drops the tab: //127.0.0.1:…
+    page.fill("#password", TOKEN)
+    page.click("#login button[type=submit]")
+    expect(page).to_have_url(host.url + "/app/dash")  # before: off to http://127.0.0.1:<other>/
+    assert elsewhere == []
 
 
 def test_run_a_flow_from_its_form_and_follow_it_live(page: Page, host: FloeHost, console: Console) -> None:

@@ -227,7 +227,8 @@ def test_kill_9_keeps_pending_and_archived_runs_and_resolves_active(host: FloeHo
 
 def test_bad_requests_are_clear_4xx_and_the_host_keeps_running(host: FloeHost) -> None:
     post = host.http.post
-    assert post("/build/api/push/data", content=b"{not json").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    assert post("/build/api/push/data", content=b"{not json", headers=json_type).status_code == 400
     assert post("/build/api/push/data", json=[1, 2]).status_code == 400
     r = post("/build/api/push/data", json={"Ref": {"ID": 5}})
     assert r.status_code == 400 and r.json()["field"] == "Ref.ID"

@@ -27,6 +27,7 @@ from floe.server import reload
 from floe.server import webhooks as webhook
 from floe.server.auth import AuthMiddleware, Sessions
 from floe.server.context import Context
+from floe.server.errors import ApiError, on_api_error
 from floe.store.memory import MemoryStore
 from floe.triggers.service import run_triggers
 from floe.triggers.status import TriggerKey, TriggerStatus, set_status
@@ -358,6 +359,7 @@ async def served(harness: Any) -> AsyncIterator[tuple[Harness, httpx.AsyncClient
                 public=lambda path: webhook.is_webhook_path(path, BASE),
             )
         ],
+        exception_handlers={ApiError: on_api_error},
     )
     app.state.floe = Context(h.hub, sessions, TOKEN, "")
     sock = socket.socket()
