@@ -56,12 +56,12 @@ LAGGING_BATCH_SECONDS = 0.001  # the same while a websocket client falls behind:
 
 
 class NotDurable(Exception):
-    """A pend was created (and will run) but the store could not make it durable yet."""
+    """A request was carried out (`done`) but the store could not make it durable yet; `run_id`
+    is the run it created, if any (an id that is never handed out again)."""
 
-    def __init__(self, run_id: str, reason: str) -> None:
+    def __init__(self, done: str, reason: str, run_id: str = "") -> None:
         super().__init__(
-            f"the store cannot write ({reason}): run {run_id} was created and will run, "
-            "but a restart of this host now would lose it"
+            f"the store cannot write ({reason}): {done}, but a restart of this host now would lose it"
         )
         self.run_id = run_id
 
@@ -105,6 +105,7 @@ class Hub:
         self._cancelling: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._written: dict[str, tuple[RunStatus, float]] = {}  # run -> status and time last written
+        self._held: list[tuple[RunTasks, tuple[rm.Start, ...]]] = []  # starts waiting to be stored
         self._persist_due = False
         self._counter = 0
         self.switch = StopSwitch(store, lambda: self.post(Wake()))
@@ -141,31 +142,39 @@ class Hub:
         merged = {k: v for k, v in trig.opts.items() if k not in ("form", "secret")} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
-        return await self._durable(await reply)
+        run_id = await reply
+        await self._durable(f"run {run_id} was created and will run", run_id)
+        return run_id
 
     async def rerun(self, old: Run, from_node: str = "", by: str = "") -> str:
         """A new run of `old`'s exact snapshot and values (from `from_node` on, when given)."""
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Rerun(old, from_node, reply, by))
-        return await self._durable(await reply)
+        run_id = await reply
+        await self._durable(f"run {run_id} was created and will run", run_id)
+        return run_id
 
-    async def _durable(self, run_id: str) -> str:
-        """`run_id` once its pend is stored; NotDurable when the store cannot write now."""
+    async def _durable(self, done: str, run_id: str = "") -> None:
+        """Return once what a request did is stored (the consumer has enqueued all of it before
+        the request's reply resumes it); NotDurable when the store cannot write now."""
         try:
             await self.store.flush()
         except StoreError as e:
-            raise NotDurable(run_id, str(e)) from e
-        return run_id
+            raise NotDurable(done, str(e), run_id) from e
 
     async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any], by: str = "") -> None:
+        """Answer a waiting data task; returns once the answer and what it caused are stored."""
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.post(Answer(run_id, node_id, values, reply, by))
         await reply
+        await self._durable(f"the answer to {node_id} of run {run_id} was taken")
 
     async def cancel(self, run_id: str, reason: str = "cancelled by user", by: str = "") -> None:
+        """Cancel a run; returns once the cancel is stored (a restart then ends the run cancelled)."""
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.post(Cancel(run_id, reason, reply, by))
         await reply
+        await self._durable(f"run {run_id} is being cancelled")
 
     async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run]:
         docs = await self.store.list_runs(phase="archive", flow=flow_id, limit=limit, before=before)
@@ -231,6 +240,7 @@ class Hub:
                     while not self.queue.empty() and time.monotonic() < deadline:
                         self._handle(self.queue.get_nowait())
                     self._persist()
+                    self._release_held()
                     if not self.queue.empty():
                         await asyncio.sleep(0)  # a flood of output lines never starves the API
             finally:
@@ -276,13 +286,16 @@ class Hub:
                 entry = self.audit.record(
                     by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
                 )
-                self._apply(replace(step, run=rm.audited(step.run, entry)))
+                self._written.pop(run_id, None)  # its document is written in this turn
+                self._apply(replace(step, run=rm.audited(step.run, entry)), hold=True)
                 answer_reply.set_result(None)
             case Cancel(run_id, reason, cancel_reply, by):
                 if (run := self.runs.get(run_id)) is not None:
                     self.runs[run_id] = rm.audited(
                         run, self.audit.record(by, "cancel", run.flow.id, run_id, reason)
                     )
+                    self._dirty.add(run_id)  # a restart before it stops ends it cancelled
+                    self._written.pop(run_id, None)
                 self._cancel(run_id, reason, now)
                 cancel_reply.set_result(None)
             case Stopped(run_id, reason):
@@ -329,8 +342,9 @@ class Hub:
             self._cancelling[run_id] = reason
             tasks.task.cancel()
 
-    def _apply(self, step: Step) -> None:
-        """Make a transition real: keep the run, publish its events, start its nodes."""
+    def _apply(self, step: Step, *, hold: bool = False) -> None:
+        """Make a transition real: keep the run, publish its events, start its nodes (with `hold`,
+        once the transition is stored: see `_start_stored`)."""
         run = step.run
         self._dirty.add(run.run_id)
         docs = [e.to_json() for e in step.events]
@@ -344,9 +358,37 @@ class Hub:
             self._publish(doc)
         self.runs[run.run_id] = run
         tasks = self._runners.get(run.run_id)
+        if tasks is None or not step.starts:
+            return
+        if hold:
+            self._held.append((tasks, step.starts))
+            return
         for start in step.starts:
-            if tasks is not None:
-                tasks.start(start)
+            tasks.start(start)
+
+    def _release_held(self) -> None:
+        if self._held:
+            held, self._held = self._held, []
+            self._spawn(self._start_stored(held))
+
+    async def _start_stored(self, held: list[tuple[RunTasks, tuple[rm.Start, ...]]]) -> None:
+        """Start the nodes of an activation or an answer once the store has them as started. Were
+        they started first, a restart could find the run still pending or its gate still waiting
+        (its activation or answer lost with the process) and start them again. While the store
+        cannot write they wait, as nothing they do could be recorded."""
+        told = False
+        while True:
+            try:
+                await self.store.flush()
+                break
+            except StoreError as e:
+                if not told:
+                    told = True
+                    log.error("nodes of %d runs wait for the store to write: %s", len(held), e)
+        for tasks, starts in held:
+            if self._runners.get(tasks.run_id) is tasks and tasks.run_id not in self._cancelling:
+                for start in starts:
+                    tasks.start(start)
 
     def _publish(self, doc: dict[str, Any]) -> None:
         self.broadcast.publish(doc)
@@ -555,7 +597,7 @@ class Hub:
 
     def _activate(self, run: Run, *, fresh: bool = True) -> None:
         self._start_runner(run, fresh=fresh)
-        self._apply(rm.activate(run, self.host.id, self.clock()))
+        self._apply(rm.activate(run, self.host.id, self.clock()), hold=True)
 
     def _start_runner(self, run: Run, *, fresh: bool) -> None:
         assert self._tg is not None
@@ -612,6 +654,7 @@ class Hub:
         self._dispatch()
         self._persist()
         await self.store.flush()
+        self._release_held()
 
     async def _kill_leftovers(self, runs: list[Run]) -> dict[str, list[leftovers.Leftover]]:
         """Kill what the interrupted tasks of `runs` left running when the host died; by run."""

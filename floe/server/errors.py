@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from floe.hub.hub import NotDurable
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,12 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     resp = error(exc.status_code, exc.detail or "error")
     resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
     return resp
+
+
+async def on_not_durable(request: Request, exc: Exception) -> Response:
+    """Done, but not yet stored: 503 naming the run it made, if any (an id never handed out again)."""
+    assert isinstance(exc, NotDurable)
+    return error(503, str(exc), **({"run_id": exc.run_id} if exc.run_id else {}))
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
