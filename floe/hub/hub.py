@@ -19,6 +19,7 @@ from floe.config.sources import SourceFlowFiles
 from floe.hub.broadcast import Broadcaster
 from floe.hub.controls import AuditTrail, StopSwitch
 from floe.hub.flowfile import FlowFiles
+from floe.hub.ids import RunIds
 from floe.hub.messages import (
     Accept,
     Answer,
@@ -59,10 +60,9 @@ class NotDurable(Exception):
     """A request was carried out (`done`) but the store could not make it durable yet; `run_id`
     is the run it created, if any (an id that is never handed out again)."""
 
-    def __init__(self, done: str, reason: str, run_id: str = "") -> None:
-        super().__init__(
-            f"the store cannot write ({reason}): {done}, but a restart of this host now would lose it"
-        )
+    def __init__(self, reason: str, done: str = "", run_id: str = "") -> None:
+        lost = f"{done}, but a restart of this host now would lose it" if done else "nothing was done"
+        super().__init__(f"the store cannot write ({reason}): {lost}")
         self.run_id = run_id
 
 
@@ -107,7 +107,7 @@ class Hub:
         self._written: dict[str, tuple[RunStatus, float]] = {}  # run -> status and time last written
         self._held: list[tuple[RunTasks, tuple[rm.Start, ...]]] = []  # starts waiting to be stored
         self._persist_due = False
-        self._counter = 0
+        self.ids = RunIds(store, host.id)
         self.switch = StopSwitch(store, lambda: self.post(Wake()))
         self.audit = AuditTrail(store, host.id, clock)
         self._buckets: dict[str, dict[str, Bucket]] = {}  # flow -> its policies' token buckets
@@ -140,6 +140,7 @@ class Hub:
         clean = validate(trig.fields, values)
         flow = await self.flow_files.resolve(flow)
         merged = {k: v for k, v in trig.opts.items() if k not in ("form", "secret")} | clean
+        await self._promise_id()
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
         run_id = await reply
@@ -148,11 +149,18 @@ class Hub:
 
     async def rerun(self, old: Run, from_node: str = "", by: str = "") -> str:
         """A new run of `old`'s exact snapshot and values (from `from_node` on, when given)."""
+        await self._promise_id()
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Rerun(old, from_node, reply, by))
         run_id = await reply
         await self._durable(f"run {run_id} was created and will run", run_id)
         return run_id
+
+    async def _promise_id(self) -> None:
+        try:
+            await self.ids.promise()
+        except StoreError as e:
+            raise NotDurable(str(e)) from e
 
     async def _durable(self, done: str, run_id: str = "") -> None:
         """Return once what a request did is stored (the consumer has enqueued all of it before
@@ -160,7 +168,7 @@ class Hub:
         try:
             await self.store.flush()
         except StoreError as e:
-            raise NotDurable(done, str(e), run_id) from e
+            raise NotDurable(str(e), done, run_id) from e
 
     async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any], by: str = "") -> None:
         """Answer a waiting data task; returns once the answer and what it caused are stored."""
@@ -244,6 +252,8 @@ class Hub:
                     if not self.queue.empty():
                         await asyncio.sleep(0)  # a flood of output lines never starves the API
             finally:
+                with contextlib.suppress(StoreError):  # a store closed first keeps the block's end
+                    self.ids.stopping()
                 for tasks in self._runners.values():
                     if tasks.task:
                         tasks.task.cancel()
@@ -268,13 +278,15 @@ class Hub:
                 if (run := self.runs.get(run_id)) is not None and run_id not in self._cancelling:
                     self._apply(rm.node_done(run, node_id, status, opts, error, now))
             case Trigger(flow, trigger, values, reply, by):
+                self.ids.arrived()
                 self._admit(flow, trigger, values, now)
-                step = rm.new_pend(self._next_id(), flow, trigger, values, now)
+                step = rm.new_pend(self.ids.take(), flow, trigger, values, now)
                 self._new(step, self.audit.record(by, "trigger", flow.id, step.run.run_id, trigger))
                 reply.set_result(step.run.run_id)
             case Rerun(old, from_node, rerun_reply, by):
+                self.ids.arrived()
                 self._admit(old.flow, old.trigger, old.values, now)
-                step = rm.rerun(old, self._next_id(), from_node, now)
+                step = rm.rerun(old, self.ids.take(), from_node, now)
                 detail = f"re-run of {old.run_id}" + (f" from {from_node}" if from_node else "")
                 self._new(step, self.audit.record(by, "rerun", old.flow.id, step.run.run_id, detail))
                 rerun_reply.set_result(step.run.run_id)
@@ -315,11 +327,6 @@ class Hub:
         """Keep a new pend (with its first audit entry) and dispatch it at once."""
         self._apply(replace(step, run=rm.audited(step.run, entry)))
         self._dispatch()
-
-    def _next_id(self) -> str:
-        self._counter += 1
-        self.store.put_kv(f"counter/{self.host.id}", self._counter)
-        return f"{self.host.id}-{self._counter}"
 
     def _admit(self, flow: Flow, trigger: str, values: Mapping[str, Any], now: float) -> None:
         """Raise Rejected unless the flow's admission policies let this trigger create a pend."""
@@ -628,7 +635,7 @@ class Hub:
     # ---- restart -----------------------------------------------------------------------------
     async def _recover(self) -> None:
         """Load the pending and active runs of this host and resolve every interrupted one."""
-        self._counter = int(await self.store.get_kv(f"counter/{self.host.id}") or 0)
+        await self.ids.load()
         await self.switch.load()
         await self.audit.load()
         now = self.clock()
