@@ -34,10 +34,11 @@ from floe.hub.messages import (
     Trigger,
     Wake,
 )
+from floe.hub.records import Unreadable, listed_run, stored_run
 from floe.hub.runner import RunTasks, workspace_path
 from floe.model import event as ev
 from floe.model import run as rm
-from floe.model.codec import run_doc, run_from_doc
+from floe.model.codec import run_doc
 from floe.model.dispatch import Holder, HostView, place
 from floe.model.dispatch import conflict as conflict_here
 from floe.model.event import Event
@@ -184,17 +185,18 @@ class Hub:
         await reply
         await self._durable(f"run {run_id} is being cancelled")
 
-    async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run]:
+    async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run | Unreadable]:
+        """A page of the flow's archive; a run whose record cannot be read is in it as Unreadable."""
         docs = await self.store.list_runs(phase="archive", flow=flow_id, limit=limit, before=before)
-        return [run_from_doc(d) for d in docs]
+        return [listed_run(d) for d in docs]
 
     async def lookup(self, run_id: str) -> tuple[Run | None, bool]:
         """The run as this host knows it, and whether it was handed to another host (then the run
         is as last known here, and its `exec_host` is where it went)."""
         if run_id in self.runs:
             return self.runs[run_id], False
-        doc = await self.store.get_run(run_id)
-        return (run_from_doc(doc), doc["phase"] == "moved") if doc else (None, False)
+        doc = await self.store.get_run(run_id)  # DamagedRecord when it cannot be read
+        return (stored_run(doc), doc["phase"] == "moved") if doc else (None, False)
 
     async def find(self, run_id: str) -> Run | None:
         """A run this host holds or has archived (not one it handed to another host)."""
@@ -203,7 +205,8 @@ class Hub:
 
     async def moved(self, flow_id: str | None = None) -> list[Run]:
         """Runs this host adopted and handed to another host, as last known here."""
-        return [run_from_doc(d) for d in await self.store.list_runs(phase="moved", flow=flow_id)]
+        listed = [listed_run(d) for d in await self.store.list_runs(phase="moved", flow=flow_id)]
+        return [r for r in listed if isinstance(r, Run)]
 
     async def accept(self, run: Run) -> str:
         """A peer hands us a pend (idempotent by run id): "" once it runs here, else why not."""
@@ -639,12 +642,10 @@ class Hub:
         await self.switch.load()
         await self.audit.load()
         now = self.clock()
-        for doc in reversed(await self.store.list_runs(phase="pending")):
-            run = run_from_doc(doc)
+        for run in reversed(self._readable(await self.store.list_runs(phase="pending"))):
             self.runs[run.run_id] = run
         active: list[Run] = []
-        for doc in await self.store.list_runs(phase="active"):
-            run = run_from_doc(doc)
+        for run in self._readable(await self.store.list_runs(phase="active")):
             if run.exec_host != self.host.id:
                 continue
             later = await self.store.events(run.run_id, run.seq)  # a busy run's document lags its events
@@ -662,6 +663,16 @@ class Hub:
         self._persist()
         await self.store.flush()
         self._release_held()
+
+    def _readable(self, docs: list[dict[str, Any]]) -> list[Run]:
+        """The runs of stored documents; one that cannot be read is left as it is, with an error."""
+        runs = []
+        for run in map(listed_run, docs):
+            if isinstance(run, Unreadable):
+                log.error("%s: it is left as it is in the store, neither resumed nor ended", run.error)
+            else:
+                runs.append(run)
+        return runs
 
     async def _kill_leftovers(self, runs: list[Run]) -> dict[str, list[leftovers.Leftover]]:
         """Kill what the interrupted tasks of `runs` left running when the host died; by run."""

@@ -11,7 +11,15 @@ from floe.hub.hub import NotDurable
 from floe.server import api, metrics, openapi, p2p, pages, reload, webhooks, ws
 from floe.server.auth import AuthMiddleware
 from floe.server.context import Context
-from floe.server.errors import ApiError, on_api_error, on_crash, on_http_error, on_not_durable
+from floe.server.errors import (
+    ApiError,
+    on_api_error,
+    on_crash,
+    on_http_error,
+    on_not_durable,
+    on_store_error,
+)
+from floe.store.errors import StoreError
 
 
 def api_routes() -> list[BaseRoute]:
@@ -68,6 +76,7 @@ def build_app(context: Context) -> Starlette:
         exception_handlers={
             ApiError: on_api_error,
             NotDurable: on_not_durable,
+            StoreError: on_store_error,
             HTTPException: on_http_error,
             Exception: on_crash,
         },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from floe.hub.records import Unreadable
 from floe.model.codec import field_doc
 from floe.model.flow import Flow, Node
 from floe.model.graph import edges, levels
@@ -68,6 +69,24 @@ def run_summary(r: Run) -> dict[str, Any]:
         "ended": r.ended,
         "pending_reason": r.reason if r.status is RunStatus.PENDING else "",
         "reason": "" if r.status is RunStatus.PENDING else r.reason,
+    }
+
+
+def unreadable_summary(u: Unreadable) -> dict[str, Any]:
+    """A listed run whose stored record cannot be read: its id, flow and time, and why."""
+    return {
+        "run_id": u.run_id,
+        "flow": u.flow,
+        "ver": 0,
+        "status": "unreadable",
+        "exec_host": "",
+        "trigger": "",
+        "created": u.created,
+        "started": None,
+        "ended": None,
+        "pending_reason": "",
+        "reason": u.error,
+        "error": u.error,
     }
 
 
