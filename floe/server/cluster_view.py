@@ -88,6 +88,6 @@ async def locate(hub: Hub, run_id: str) -> Located:
 async def peer_call(peer: Peer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """A forwarded request; an unreachable peer is a 502 with the reason."""
     try:
-        return await peer.client.call(method, path, body, ok=(200, 202, 400, 404, 409))
+        return await peer.client.call(method, path, body, ok=(200, 202, 400, 404, 409, 503))
     except PeerError as e:
         return 502, {"error": f"exec host {peer.id} unreachable: {e}"}

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosedError
 
+from tests.chaos.support import events
 from tests.support.host import FloeHost
 
 CONF = """
@@ -117,6 +119,10 @@ def test_one_damaged_record_makes_one_run_unreadable_not_the_list(host: FloeHost
     assert detail.status_code == 500 and detail.json()["run_id"] == bad, detail.text
     assert "fails authentication" in detail.json()["error"], detail.text
     assert host.get(f"/flows/quick/runs/{bad}/nodes/work/log").status_code == 500
+    with pytest.raises(ConnectionClosedError) as closed, events(host, run=bad) as ws:
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert f"run {bad}: its stored record cannot be read" in closed.value.rcvd.reason
     assert host.run("quick", good[0])["status"] == "good"
     assert host.get("/flows/slow/runs").status_code == 200
     log = host.log()
