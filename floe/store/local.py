@@ -215,9 +215,17 @@ class LocalStore:
 
     def _check_keys(self, db: sqlite3.Connection, cipher: Cipher) -> None:
         """Refuse keys that do not open this store: each key's check value (sealed at the first
-        open with it) must open; a key with no check yet must open a record sealed with it, if
-        any (up to 3 are tried), before its check is written."""
+        open with it, and by `reencrypt`) must open, and the keys file must hold one of the keys
+        checked; a key with no check yet must open a record sealed with it, if any (up to 3 are
+        tried), before its check is written."""
         checks = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'keycheck/%'").fetchall())
+        known = [key.partition("/")[2] for key in checks]
+        if known and not set(known) & set(cipher.key_ids):
+            raise StoreError(
+                f"{cipher.source} holds none of the keys ({', '.join(sorted(known))}) the records of "
+                f"{self.path} were sealed with (it was replaced or made anew): put back the keys "
+                "file from its backup"
+            )
         for key, value in checks.items():
             key_id = key.partition("/")[2]
             if key_id in cipher.key_ids:
@@ -608,6 +616,10 @@ def reencrypt(root: Path, cipher: Cipher, *, chunk: int = 500) -> tuple[int, int
                 "UPDATE events SET doc = ? WHERE run_id = ? AND seq = ?",
                 lambda key: event_aad(key[0], key[1]),
                 chunk,
+            )
+            check = f"keycheck/{cipher.active}"  # every record opens with it now
+            db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (check, cipher.seal(KEY_CHECK, check))
             )
             db.execute("COMMIT")
         except BaseException:

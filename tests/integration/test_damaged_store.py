@@ -92,6 +92,9 @@ def test_a_keys_file_that_does_not_open_the_store_is_refused_with_the_fix(host: 
     line = refused(host)
     assert f"floe: {keys}: key k1 is not the key the records of" in line, line
     assert "put back the keys file from its backup" in line, line
+    keys.write_text("k2 " + base64.b64encode(b"y" * 32).decode() + "\n")  # none of the store's keys
+    line = refused(host)
+    assert f"floe: {keys} holds none of the keys (k1) the records of" in line, line
     keys.write_text("k1 not-base64\n")
     assert refused(host) == f"floe: {keys}:1: key k1 is not base64"
 
