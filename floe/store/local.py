@@ -216,8 +216,8 @@ class LocalStore:
     def _check_keys(self, db: sqlite3.Connection, cipher: Cipher) -> None:
         """Refuse keys that do not open this store: each key's check value (sealed at the first
         open with it, and by `reencrypt`) must open, and the keys file must hold one of the keys
-        checked; a key with no check yet must open a record sealed with it, if any (up to 3 are
-        tried), before its check is written."""
+        checked; a key with no check yet must open a record sealed with it, if the 20 newest
+        rows hold any (up to 3 are tried), before its check is written."""
         checks = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'keycheck/%'").fetchall())
         known = [key.partition("/")[2] for key in checks]
         if known and not set(known) & set(cipher.key_ids):
@@ -236,9 +236,8 @@ class LocalStore:
         mine = f"keycheck/{cipher.active}"
         if mine in checks:
             return
-        sealed = db.execute(
-            "SELECT run_id, doc FROM runs WHERE doc LIKE ? LIMIT 3", (f"{SEALED}{cipher.active}:%",)
-        ).fetchall()
+        newest = db.execute("SELECT run_id, doc FROM runs ORDER BY rowid DESC LIMIT 20").fetchall()
+        sealed = [(run_id, doc) for run_id, doc in newest if doc.startswith(f"{SEALED}{cipher.active}:")][:3]
         if sealed and not any(_opens(cipher, doc, run_aad(run_id)) for run_id, doc in sealed):
             raise StoreError(self._wrong_key(cipher, cipher.active))
         check = cipher.seal(KEY_CHECK, mine)
