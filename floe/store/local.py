@@ -195,6 +195,12 @@ class LocalStore:
         new = self.path.with_name(DB_NAME + ".new")
         for leftover in (new, new.with_name(new.name + "-journal")):
             leftover.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):  # of a database moved away: never to be read into this one
+            orphan = self.path.with_name(DB_NAME + suffix)
+            if orphan.exists():
+                kept = orphan.with_name(f"{orphan.name}.orphan-{int(time.time())}")
+                orphan.rename(kept)
+                log.warning("store %s: moved %s, left without its database, to %s", self.path, orphan, kept)
         os.close(os.open(new, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         db = sqlite3.connect(new, isolation_level=None)
         try:
