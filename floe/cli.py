@@ -167,5 +167,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config, settings, secrets))
-    except* StoreError as group:  # raised in the host's task group, or before it
-        sys.exit(f"floe: {group.exceptions[0]}")
+    except* StoreError as group:  # raised in the host's task groups (nested), or before them
+        sys.exit(f"floe: {_first(group)}")
+
+
+def _first(group: BaseExceptionGroup[StoreError]) -> StoreError:
+    """The first error of a (nested) exception group: one line for the user, not the group's."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first

@@ -363,8 +363,12 @@ def log_lines(run: Run, node_id: str, lines: Sequence[str], now: float) -> Step:
 
 
 def recover(run: Run, now: float) -> Step:
-    """Resolve a run found active after a restart: a run waiting only on data gates keeps waiting;
-    one whose task was interrupted ends bad with the reason (tasks are never silently re-run)."""
+    """Resolve a run found active after a restart: one whose cancel was asked for (its audit says
+    so) ends cancelled; a run waiting only on data gates keeps waiting; one whose task was
+    interrupted ends bad with the reason (tasks are never silently re-run)."""
+    asked = next((e for e in reversed(run.audit) if e.get("action") == "cancel"), None)
+    if asked is not None:
+        return cancel(run, str(asked.get("detail") or "cancelled"), now)
     interrupted = [n.id for n in run.nodes.values() if n.status is NodeStatus.RUNNING]
     if not interrupted:
         b = _Builder(run, now)

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from floe.config.errors import FlowFileError
-from floe.hub.hub import NotDurable
 from floe.model.flow import Flow
 from floe.model.form import FormError
 from floe.model.gate import may_answer
@@ -78,8 +77,8 @@ async def login(request: Request) -> Response:
         c.hub.audit.record(name, "login-failed", detail=f"from {address}")  # never the password
         raise ApiError(401, "user or password is wrong")
     c.logins.succeeded(name)
-    token = await c.sessions.create(user, role)
     c.hub.audit.record(user, "login")
+    token = await c.sessions.create(user, role)  # stored with the audit entry before the answer
     resp = JSONResponse({"user": user, "role": role})
     resp.set_cookie(
         COOKIE,
@@ -259,8 +258,6 @@ async def push_data(request: Request) -> Response:
         raise ApiError(422, str(e)) from e
     except Rejected as e:
         raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
-    except NotDurable as e:
-        raise ApiError(503, str(e), run_id=e.run_id) from e
     return JSONResponse({"run_id": new_id}, status_code=202)
 
 
@@ -330,8 +327,6 @@ async def rerun_here(c: Context, old: Run, from_node: str, by: str) -> dict[str,
         raise ApiError(400, str(e).strip("'\""), field="from") from e
     except Rejected as e:
         raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
-    except NotDurable as e:
-        raise ApiError(503, str(e), run_id=e.run_id) from e
     return {"run_id": new_id, "rerun_of": old.run_id, "from": from_node}
 
 

@@ -129,7 +129,18 @@ SCHEMAS: dict[str, S] = {
             "warnings": arr(STR),
         }
     ),
-    "RunSummary": obj(_RUN_SUMMARY),
+    "RunSummary": obj(
+        {
+            **_RUN_SUMMARY,
+            "status": {
+                "type": "string",
+                "enum": [*RUN_STATUS, "unreadable"],
+                "description": "unreadable: the run's stored record cannot be read (see error)",
+            },
+            "error": {**STR, "description": "why the run's stored record cannot be read"},
+        },
+        list(_RUN_SUMMARY),
+    ),
     "RunList": obj(
         {
             "pending": arr(ref("RunSummary")),

@@ -21,10 +21,12 @@ from floe.hub.broadcast import Filter, Subscription
 from floe.model.event import SYS_MOVED
 from floe.server.context import Context
 from floe.server.relay import exec_peer, relay, until_closed
+from floe.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 QUEUE = 50_000  # events a client may fall behind (references to shared dicts: cheap) before it is dropped
+UNREADABLE = 1011  # close code: the run's stored record or events cannot be read (the reason says why)
 SEND_TIMEOUT = 10.0  # seconds one frame may stay unsent (a client that stopped reading)
 CLOSE_TIMEOUT = 2.0
 SLICE = 0.005  # seconds a client's pump may send without letting the rest of the host run
@@ -118,9 +120,16 @@ async def _serve(ws: WebSocket, c: Context, pump: Pump, after: int) -> bool:
         which, error = await _first(step, until_closed(ws), pump.sub.dropped.wait(), pump.stalled())
         if which >= 2:
             return True  # its queue overflowed, or one send stalled
+        if isinstance(error, StoreError):
+            await _refuse(ws, error)
         if which == 1 or error is not None:
             return False  # it left
     return False
+
+
+async def _refuse(ws: WebSocket, error: StoreError) -> None:
+    log.error("websocket %s: %s", ws.url.query, error)
+    await _close(ws, UNREADABLE, str(error).encode()[:120].decode(errors="ignore"))
 
 
 def filter_for(run_id: str, flow_id: str, tags: frozenset[str]) -> Filter:
@@ -143,7 +152,12 @@ async def stream(ws: WebSocket) -> None:
     except ValueError:
         after = 0
     tags = frozenset(t for t in (q.get("tags") or "").split(",") if t)
-    peer = await exec_peer(c, run_id) if run_id else None
+    try:
+        peer = await exec_peer(c, run_id) if run_id else None
+    except StoreError as e:
+        await ws.accept()
+        await _refuse(ws, e)
+        return
     if peer is not None:  # the run executes elsewhere: follow it there
         await ws.accept()
         await relay(ws, c, peer, {k: v for k, v in q.items() if k in ("run", "after", "tags")})

@@ -222,7 +222,7 @@ def test_kill_9_keeps_pending_and_archived_runs_and_resolves_active(host: FloeHo
     assert host.run("gate", gate)["status"] == "waiting"  # a data gate survives a restart
     assert host.push("gate", "sign-off", {"tests_passed": True, "to_hash": "h"}, run=gate).status_code == 200
     assert host.wait_run("gate", gate)["status"] == "good"
-    assert host.trigger("diamond") == "h1-5"  # the counter continues
+    assert host.trigger("diamond") == "h1-101"  # the counter continues, from the next reserved block
 
 
 def test_bad_requests_are_clear_4xx_and_the_host_keeps_running(host: FloeHost) -> None:

@@ -178,6 +178,14 @@ def test_recover_fails_interrupted_and_keeps_waiting_gates() -> None:
     assert again.run.status is RunStatus.WAITING and not again.events
 
 
+def test_recover_ends_a_run_whose_cancel_was_asked_for_cancelled() -> None:
+    s = start(flow_of(SIGN_OFF))
+    asked = rm.audited(s.run, {"at": 2.0, "by": "ann", "action": "cancel", "detail": "no longer needed"})
+    r = rm.recover(asked, 9.0).run
+    assert r.status is RunStatus.CANCELLED and r.reason == "no longer needed"
+    assert r.node("build").status is NodeStatus.CANCELLED
+
+
 def test_run_document_round_trip() -> None:
     s = done(start(flow_of(SIGN_OFF), {"who": "x"}).run, "build")
     assert run_from_doc(run_doc(s.run)) == s.run
