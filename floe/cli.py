@@ -15,7 +15,7 @@ from pathlib import Path
 from floe.config import ConfigError, HostConfig
 from floe.config.lint import lint
 from floe.config.sources import load_config_source_sync
-from floe.host import Settings, serve
+from floe.host import HostError, Settings, serve
 from floe.model.mask import Masker
 from floe.secrets import SecretError, mask_logging, resolve_secrets
 from floe.store.errors import StoreError
@@ -133,5 +133,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config, settings, secrets))
-    except* StoreError as group:  # raised in the host's task group, or before it
+    except* (StoreError, HostError) as group:  # raised in the host's task group, or before it
         sys.exit(f"floe: {group.exceptions[0]}")
