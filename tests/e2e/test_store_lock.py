@@ -38,7 +38,7 @@ def _refused(root: Path, conf: str, port: int) -> str:
         [*argv, f"-pub_bind=127.0.0.1:{port}"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=30,  # a host that was not refused serves on: this ends the test
         env={**os.environ, "HOME": str(root)},
     )
     assert done.returncode == 1, done
