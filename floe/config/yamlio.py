@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase
 
 from floe.config.errors import Report
+from floe.config.tabs import TabScanner
 
 MAX_NODES = 200_000  # plain values built from one file (guards against alias bombs)
 MAX_DEPTH = 64
@@ -41,6 +42,7 @@ def read_yaml(text: str | bytes, report: Report) -> Any:
         report.error(too_deep, "", f"YAML nested deeper than {MAX_DEPTH} levels")
         return None
     yaml = YAML(typ="rt")
+    yaml.Scanner = TabScanner  # tabs inside a line load, as in Go's YAML
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
