@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from floe import __version__
 from floe.config import ConfigError, HostConfig
 from floe.config.lint import lint
 from floe.config.sources import load_config_source_sync
@@ -50,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     opt("pub_cert", "TLS certificate file (serve https)", "")
     opt("pub_key", "TLS key file", "")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-version", "--version", action="version", version=f"floe {__version__}")
+    return p
+
+
+def _lint_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="floe lint",
+        description="Check host configs and flow-file documents: print each flow's graph levels and "
+        "every problem as FILE:LINE: key: message (a YAML syntax error with its column and line).",
+        epilog="Exit status 1 when any file has an error; warnings alone exit 0.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="a host config or a flow-file document")
     return p
 
 
@@ -90,9 +103,7 @@ def _hash_password() -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["lint"]:
-        if len(args) < 2:
-            sys.exit("usage: floe lint FILE...")
-        sys.exit(lint(args[1:], sys.stdout))
+        sys.exit(lint(_lint_parser().parse_args(args[1:]).files, sys.stdout))
     if args[:1] == ["hash-password"]:
         sys.exit(_hash_password())
     if args[:1] == ["keys"]:
@@ -112,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         config = load_config_source_sync(conf)
     except ConfigError as e:
-        sys.exit(f"floe: bad config:\n{e}")
+        sys.exit("floe: bad config:\n" + "\n".join(p.shown() for p in e.problems))
     except OSError as e:
         sys.exit(f"floe: cannot read config {ns.conf}: {e.strerror}")
     try:

@@ -51,7 +51,10 @@ def read_yaml(text: str | bytes, report: Report) -> Any:
         report.error(0, "", "YAML nested too deeply")
         return None
     except Exception as exc:  # ruamel raises many kinds; every one is bad input here
-        report.error(_mark_line(exc), "", "bad YAML: " + _one_line(exc))
+        line, column = _mark(exc)
+        lines = text.splitlines()
+        shown = lines[line - 1] if 0 < line <= len(lines) else ""
+        report.error(line, "", _syntax_message(exc, shown, column), column=column, text=shown)
         return None
     for w in caught:
         report.warn(_mark_line(w.message), "", "YAML: " + _one_line(w.message))
@@ -154,18 +157,30 @@ class _Sizes:
 
 
 def _mark_line(exc: object) -> int:
-    """The 1-based line of a ruamel error or warning: where the problem is, but where the token
-    starts for an unterminated quoted string (its context mark; the problem is at end of file)."""
+    return _mark(exc)[0]
+
+
+def _mark(exc: object) -> tuple[int, int]:
+    """The 1-based line and column of a ruamel error or warning ((0, 0) when unknown): where the
+    problem is, but where the token starts for an unterminated quoted string (its context mark;
+    the problem is at end of file)."""
     attrs = ("problem_mark", "context_mark")
     context = getattr(exc, "context", None)
     if isinstance(context, str) and "quoted scalar" in context:
         attrs = ("context_mark", "problem_mark")
     for attr in attrs:
         mark = getattr(exc, attr, None)
-        line = getattr(mark, "line", None)
+        line, column = getattr(mark, "line", None), getattr(mark, "column", None)
         if isinstance(line, int):
-            return line + 1
-    return 0
+            return line + 1, column + 1 if isinstance(column, int) else 0
+    return 0, 0
+
+
+def _syntax_message(exc: object, line: str, column: int) -> str:
+    """ruamel's message in one line; a tab in the indentation says so plainly."""
+    if "'\\t'" in _one_line(exc) and not line[: max(column - 1, 0)].strip(" \t"):
+        return "bad YAML: a tab in the indentation (YAML indents with spaces)"
+    return "bad YAML: " + _one_line(exc)
 
 
 def _one_line(exc: object) -> str:
