@@ -13,7 +13,7 @@ from typing import Any
 from floe.hub.messages import Lines, Message, NodeDone
 from floe.model.flow import Flow
 from floe.model.mask import LineMasker, Masker
-from floe.model.run import Start
+from floe.model.run import REASON, Start
 from floe.nodes.base import NodeContext, NodeError
 from floe.nodes.registry import TASK_TYPES
 
@@ -126,7 +126,7 @@ class RunTasks:
                 outcome = await execute(ctx)
         except TimeoutError:
             emit(f"timed out after {node.timeout:g}s")
-            done(TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"})
+            done(TIMED_OUT, {REASON: f"timed out after {node.timeout:g}s"})
         except NodeError as e:
             emit(str(e))
             done(1, {}, mask(str(e)))
