@@ -3,6 +3,7 @@ own message) in a user's words, never an engine tag."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,7 @@ def test_a_git_failure_keeps_gits_message(host: FloeHost, tmp_path: Path) -> Non
     assert log.rstrip().endswith("and the repository exists.")
 
 
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh client (apt-get install openssh-client)")
 def test_an_unreachable_ssh_remote_says_why(floe_host: HostFactory, tmp_path: Path) -> None:
     url = f"ssh://git@127.0.0.1:{free_port()}/nope.git"  # nothing listens there
     host = floe_host(CONF.replace("{url}", url))
