@@ -36,6 +36,5 @@ class TabScanner(RoundTripScanner):
 
     def _in_indentation(self) -> bool:
         """True when only blanks precede the reader's position on its line."""
-        buffer, pointer = self.reader.buffer, self.reader.pointer
-        start = max(buffer.rfind(c, 0, pointer) for c in "\n\r\x85\u2028\u2029") + 1
-        return not buffer[start:pointer].strip(" \t")
+        reader = self.reader
+        return not reader.buffer[reader.pointer - reader.column : reader.pointer].strip(" \t")

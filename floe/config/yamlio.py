@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,8 @@ from floe.config.tabs import TabScanner
 
 MAX_NODES = 200_000  # plain values built from one file (guards against alias bombs)
 MAX_DEPTH = 64
+SHOWN_WIDTH = 200  # characters of the offending line shown with a syntax error
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 EMPTY_FILE = "file is empty: expected a host config (common/flows) or a flow-file document"
 
 
@@ -52,8 +55,7 @@ def read_yaml(text: str | bytes, report: Report) -> Any:
         return None
     except Exception as exc:  # ruamel raises many kinds; every one is bad input here
         line, column = _mark(exc)
-        lines = text.splitlines()
-        shown = lines[line - 1] if 0 < line <= len(lines) else ""
+        shown = _source_line(text, line)
         report.error(line, "", _syntax_message(exc, shown, column), column=column, text=shown)
         return None
     for w in caught:
@@ -174,6 +176,12 @@ def _mark(exc: object) -> tuple[int, int]:
         if isinstance(line, int):
             return line + 1, column + 1 if isinstance(column, int) else 0
     return 0, 0
+
+
+def _source_line(text: str, line: int) -> str:
+    """Line `line` (1-based) of `text` as YAML counts lines, cut at SHOWN_WIDTH; "" past the end."""
+    lines = _LINE_BREAK.split(text, maxsplit=line)
+    return lines[line - 1][:SHOWN_WIDTH] if 0 < line <= len(lines) else ""
 
 
 def _syntax_message(exc: object, line: str, column: int) -> str:

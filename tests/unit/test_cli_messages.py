@@ -71,3 +71,10 @@ def test_a_host_with_a_syntax_error_shows_the_line_too(
     assert code == f"floe: bad config:\n{path}:3:7: bad YAML: mapping values are not allowed here\n" + (
         "    3 |   x: y: z\n      |       ^"
     )
+
+
+def test_a_long_offending_line_is_shown_cut(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("common:\n  store-type: memory\n  x: " + "y" * 1000 + ": z\n")
+    _, out, _ = exit_of(capsys, "lint", str(path))
+    assert out.splitlines()[1] == "    3 |   x: " + "y" * 195
