@@ -39,8 +39,11 @@ class Problem:
         if not self.text:
             return str(self)
         gutter = f"{self.line:>5} | "
-        caret = "".join(c if c == "\t" else " " for c in self.text[: max(self.column - 1, 0)])
-        return f"{self}\n{gutter}{self.text}\n{' ' * (len(gutter) - 2)}| {caret}^"
+        shown = f"{self}\n{gutter}{self.text}"
+        if not 0 < self.column <= len(self.text) + 1:  # no column, or past the part shown
+            return shown
+        caret = "".join(c if c == "\t" else " " for c in self.text[: self.column - 1])
+        return f"{shown}\n{' ' * (len(gutter) - 2)}| {caret}^"
 
 
 class ConfigError(ValueError):
