@@ -16,10 +16,11 @@ from pathlib import Path
 
 import setproctitle
 
+from floe import __version__
 from floe.config import ConfigError, HostConfig
 from floe.config.lint import lint
 from floe.config.sources import load_config_source_sync
-from floe.host import Settings, serve
+from floe.host import HostError, Settings, serve
 from floe.hub.credentials import ADMIN_VAR, masked_values
 from floe.model.ids import valid_id
 from floe.model.mask import Masker
@@ -58,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     opt("pub_cert", "TLS certificate file (serve https)", "")
     opt("pub_key", "TLS key file", "")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-version", "--version", action="version", version=f"floe {__version__}")
+    return p
+
+
+def _lint_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="floe lint",
+        description="Check host configs and flow-file documents: print each flow's graph levels and "
+        "every problem as FILE:LINE: key: message (a YAML syntax error with its column and line).",
+        epilog="Exit status 1 when any file has an error; warnings alone exit 0.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="a host config or a flow-file document")
     return p
 
 
@@ -119,9 +132,7 @@ def _hash_password() -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["lint"]:
-        if len(args) < 2:
-            sys.exit("usage: floe lint FILE...")
-        sys.exit(lint(args[1:], sys.stdout))
+        sys.exit(lint(_lint_parser().parse_args(args[1:]).files, sys.stdout))
     if args[:1] == ["hash-password"]:
         sys.exit(_hash_password())
     if args[:1] == ["keys"]:
@@ -145,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         config = load_config_source_sync(conf)
     except ConfigError as e:
-        sys.exit(f"floe: bad config:\n{e}")
+        sys.exit("floe: bad config:\n" + "\n".join(p.shown() for p in e.problems))
     except OSError as e:
         sys.exit(f"floe: cannot read config {ns.conf}: {e.strerror}")
     try:
@@ -167,11 +178,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config, settings, secrets))
-    except* StoreError as group:  # raised in the host's task groups (nested), or before them
+    except* (StoreError, HostError) as group:  # raised in the host's task groups (nested), or before them
         sys.exit(f"floe: {_first(group)}")
 
 
-def _first(group: BaseExceptionGroup[StoreError]) -> StoreError:
+def _first(group: BaseExceptionGroup[Exception]) -> BaseException:
     """The first error of a (nested) exception group: one line for the user, not the group's."""
     first = group.exceptions[0]
     return _first(first) if isinstance(first, BaseExceptionGroup) else first

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from signal import Signals
 from typing import Any
 
 from floe.model import event as ev
@@ -21,6 +22,9 @@ from floe.model.gate import approves
 from floe.model.graph import downstream, listeners
 from floe.model.prepare import Prepared, context, prepare, should_run
 from floe.model.template import TemplateError
+
+# a result opt: why a task failed when its exit status alone does not say (a timeout, git's message)
+REASON = "reason"
 
 
 class RunStatus(StrEnum):
@@ -184,7 +188,7 @@ def activate(run: Run, host: str, now: float) -> Step:
     b.emit(ev.SYS_STATE, source=run.trigger, opts={"action": "activate", "exec_host": host})
     first = run.flow.node(run.from_node) if run.from_node else None
     if first is not None:
-        _start(b, first, run.node(first.id).inputs, good=True)
+        _start(b, first, run.node(first.id).inputs)
     else:
         _route(b, b.emit(ev.TRIGGER_GOOD, source=run.trigger, opts=dict(run.values)))
     _settle(b)
@@ -249,6 +253,29 @@ def result_tag(node: Node, status: int, error: str) -> tuple[str, bool]:
     return ev.task_tag(node.id, "good" if good else "bad"), good
 
 
+def cause(status: int, opts: Mapping[str, Any], error: str = "") -> str:
+    """Why a task failed, in a user's words: its error, its stated reason, or its exit status
+    (with the signal's name when 128+N says it was killed by signal N)."""
+    if error:
+        return error
+    said = opts.get(REASON)
+    if isinstance(said, str) and said:
+        return said
+    if 128 < status < 128 + 65:
+        try:
+            return f"exit status {status} ({Signals(status - 128).name})"
+        except ValueError:
+            pass
+    return f"exit status {status}"
+
+
+def failure(e: Event) -> str:
+    """A run's reason for ending bad on a task's failed result: `<node> failed: <cause>`."""
+    status = e.opts.get("exit_status")
+    why = cause(status if isinstance(status, int) else 1, e.opts, str(e.opts.get("error", "")))
+    return f"{e.source} failed: {why}"
+
+
 def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], error: str, now: float) -> Step:
     """A task finished (or could not run: `error`); retry it or route its result tag."""
     b = _Builder(run, now)
@@ -257,12 +284,13 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
     if node is None or run.status.ended or nr.status is not NodeStatus.RUNNING:
         return b.step()  # a late result of a cancelled or ended run
     tag, good = result_tag(node, status, error)
+    why = "" if good else cause(status, opts, error)
     if not good and nr.attempts <= node.retries:
         delay = min(node.backoff * (2 ** (nr.attempts - 1)), 300.0)
         tried = {
             "attempt": nr.attempts,
             "exit_status": status,
-            "reason": error or tag,
+            "reason": why,
             "started": nr.started,
             "stopped": now,
         }
@@ -270,11 +298,11 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
             node_id,
             attempts=nr.attempts + 1,
             exit_status=status,
-            reason=error,
+            reason=why,
             started=now + delay,
             tries=(*nr.tries, tried),
         )
-        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": error})
+        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": why})
         try:
             ready = prepare(b.run, node, nr.inputs)
         except TemplateError as e:
@@ -288,7 +316,7 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
         result=result,
         exit_status=status,
         stopped=now,
-        reason=error,
+        reason=why or error,
         outputs=dict(opts),
     )
     out = {**dict(opts), "exit_status": status}
@@ -389,7 +417,7 @@ def _route(b: _Builder, e: Event) -> None:
                 _merge(b, m, replace(e, tag=good_tag))
     if not nodes:
         if not e.good:
-            b.end(RunStatus.BAD, f"{e.tag} had no listener")
+            b.end(RunStatus.BAD, failure(e))
         return
     inputs = {**b.run.values, **e.opts}  # data: the run's values, then what the event carries
     for node in nodes:
@@ -398,7 +426,7 @@ def _route(b: _Builder, e: Event) -> None:
         if node.cls is NodeClass.MERGE:
             _merge(b, node, e)
         else:
-            _start(b, node, inputs, e.good, e.tag)
+            _start(b, node, inputs, e)
 
 
 def _start_of(
@@ -436,13 +464,15 @@ def _broken(b: _Builder, node: Node, inputs: Mapping[str, Any], reason: str) -> 
     _route(b, b.emit(tag, node.id, good, {"error": reason}))
 
 
-def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: str = "") -> None:
-    """A task reached by an event: skip it (`when`), end the run, open a data gate, or start it."""
+def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], e: Event | None = None) -> None:
+    """A task reached by an event (none: a partial re-run's first node): skip it (`when`), end
+    the run, open a data gate, or start the task."""
+    good = e is None or e.good
     if node.when and b.run.node(node.id).status is not NodeStatus.RUNNING:
         try:
             go = should_run(node, context(b.run, inputs))
-        except TemplateError as e:
-            _broken(b, node, inputs, str(e))
+        except TemplateError as err:
+            _broken(b, node, inputs, str(err))
             return
         if not go:
             _skip(b, node, inputs)
@@ -455,7 +485,7 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
             started=b.now,
             stopped=b.now,
         )
-        b.end(RunStatus.GOOD if good else RunStatus.BAD, "" if good else f"ended by {tag}")
+        b.end(RunStatus.GOOD if good else RunStatus.BAD, "" if e is None or good else failure(e))
     elif node.type == "data":
         b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
         b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})

@@ -137,7 +137,7 @@ def test_use_status_ignore_fail_and_unrouted_bad(host: FloeHost) -> None:
     assert host.wait_run("status", ids["status"])["status"] == "good"
     assert host.wait_run("ignore", ids["ignore"])["status"] == "good"
     r = host.wait_run("failing", ids["failing"])
-    assert r["status"] == "bad" and r["reason"] == "task.bad.bad had no listener"
+    assert r["status"] == "bad" and r["reason"] == "bad failed: exit status 1"
 
 
 def test_missing_program_is_an_error_event_with_a_clear_log_line(host: FloeHost) -> None:
