@@ -71,7 +71,11 @@ async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, st
         cluster.on_change = lambda: hub.post(Wake())
         server = uvicorn.Server(
             uvicorn.Config(
-                build_app(Context(hub, Sessions(store), settings.admin_token, address)),
+                build_app(
+                    Context(
+                        hub, Sessions(store, lambda: hub.config.common.users), settings.admin_token, address
+                    )
+                ),
                 host=host or "127.0.0.1",
                 port=int(port),
                 log_level="warning",

@@ -67,7 +67,7 @@ async def login(request: Request) -> Response:
     role = await _check_login(c, user, password)
     if role is None:
         raise ApiError(401, "user or password is wrong")
-    token = await c.sessions.create(user, role)
+    token = await c.sessions.create(user)
     c.hub.audit.record(user, "login")
     resp = JSONResponse({"user": user, "role": role})
     resp.set_cookie(
