@@ -21,6 +21,7 @@ from floe.server.app import build_app
 from floe.server.auth import Sessions
 from floe.server.context import Context
 from floe.server.reload import install_sighup
+from floe.server.wsconn import BoundedWebSocket
 from floe.store.crypto import KEYS_FILE, load_cipher
 from floe.store.open import open_store
 from floe.triggers.service import run_triggers
@@ -80,6 +81,7 @@ async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, st
                 port=int(port),
                 log_level="warning",
                 lifespan="off",
+                ws=BoundedWebSocket,
                 ws_max_size=1 << 20,
                 ssl_certfile=settings.cert or None,
                 ssl_keyfile=settings.key or None,

@@ -52,7 +52,6 @@ from floe.store.errors import StoreError
 log = logging.getLogger(__name__)
 PERSIST_EVERY = 0.1  # seconds between writes of a busy run's document
 BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
-LAGGING_BATCH_SECONDS = 0.001  # the same while a websocket client falls behind: its sender gets more turns
 
 
 class NotDurable(Exception):
@@ -226,8 +225,7 @@ class Hub:
             try:
                 while True:
                     self._handle(await self.queue.get())
-                    turn = LAGGING_BATCH_SECONDS if self.broadcast.lagging() else BATCH_SECONDS
-                    deadline = time.monotonic() + turn
+                    deadline = time.monotonic() + BATCH_SECONDS  # never paced by its readers
                     while not self.queue.empty() and time.monotonic() < deadline:
                         self._handle(self.queue.get_nowait())
                     self._persist()

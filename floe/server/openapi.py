@@ -319,7 +319,8 @@ def spec(base: str) -> S:
         ],
     )
     ws["description"] = (
-        "Unauthenticated clients are closed with code 4401; clients that stop reading with 1013."
+        "Unauthenticated clients are closed with code 4401; clients that fall a whole queue behind "
+        "with 4408 (too slow: reconnect and reload)."
     )
     paths: dict[str, S] = {
         "/healthz": {"get": _op("Host health", {"200": _json("Health", "this host")}, auth=False)},
