@@ -15,6 +15,7 @@ from typing import Any
 from floe.cluster.client import PeerError
 from floe.cluster.peers import Cluster, Peer
 from floe.config import HostConfig
+from floe.config.secrets import in_scope
 from floe.config.sources import SourceFlowFiles
 from floe.hub.broadcast import Broadcaster
 from floe.hub.controls import AuditTrail, StopSwitch
@@ -135,7 +136,7 @@ class Hub:
         trig = flow.trigger(trigger_id)
         if trig is None:
             raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
-        clean = validate(trig.fields, values)
+        clean = self.masker.mask_value(validate(trig.fields, values))  # a secret typed in is no value
         flow = await self.flow_files.resolve(flow)
         merged = {k: v for k, v in trig.opts.items() if k not in ("form", "secret")} | clean
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -270,7 +271,7 @@ class Hub:
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
-                step = rm.answer(run, node_id, values, now)
+                step = rm.answer(run, node_id, values, now, self.masker.mask_value)
                 entry = self.audit.record(
                     by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
                 )
@@ -566,7 +567,7 @@ class Hub:
             fresh=fresh,
             git_key=self.config.common.git_key,
             grace=self.grace,
-            secrets=self.secrets,
+            secrets=in_scope(self.secrets, self.config.common.secrets, run.flow.id),
             masker=self.masker,
             host_env=self.host_env,
         )

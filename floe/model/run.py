@@ -8,7 +8,7 @@ goodness), when a bad or error event has no listener (bad), or when nothing is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -282,8 +282,11 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
     return b.step()
 
 
-def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Step:
+def answer(
+    run: Run, node_id: str, values: Mapping[str, Any], now: float, mask: Callable[[Any], Any] = lambda v: v
+) -> Step:
     """Values posted to a waiting data task; complete it once every needed field has a value.
+    `mask` is applied to the values once they are valid (the host masks secrets in them).
 
     Raises FormError for a bad value and LookupError when the node is not waiting.
     """
@@ -297,10 +300,10 @@ def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float) -> Ste
     b = _Builder(run, now)
     still = missing(node.fields, merged, gate=True)
     if still:
-        b.set_node(node_id, values=merged)
+        b.set_node(node_id, values=mask(merged))
         b.emit(ev.SYS_DATA_REQUIRED, node_id, opts={"missing": still})
         return b.step()
-    final = validate(node.fields, merged)
+    final = mask(validate(node.fields, merged))
     b.set_node(node_id, status=NodeStatus.FINISHED, result="good", stopped=now, values=final)
     _route(b, b.emit(ev.task_tag(node_id, "good"), node_id, True, {**dict(nr.inputs), **final}))
     _settle(b)

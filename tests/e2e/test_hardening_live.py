@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 
 from floe.server.passwords import hash_password
+from tests.chaos.support import run_events
 from tests.conftest import HostFactory
 from tests.support.host import BASE, FloeHost
 
@@ -151,3 +155,91 @@ def test_a_payloads_clone_url_does_not_replace_the_configured_url(floe_host: Hos
         values = host.wait_run("hooked", r.json()["run_id"])["values"]
         assert values["url"] == url, values
         assert values["repo"] == "https://github.com/Codertocat/Hello-World.git"
+
+
+SECRETS = """
+common:
+  workspace-root: {root}/ws
+  store-root: {root}/store
+  secrets:
+    TOK: {env: FLOE_HL_TOK}
+    DEPLOY: {env: FLOE_HL_DEPLOY, flows: [deploy]}
+flows:
+  - id: deploy
+    ver: 1
+    triggers: [{id: go, type: data}]
+    tasks:
+      - id: use
+        listen: trigger.good
+        type: exec
+        opts: {env: ["D=${secret:DEPLOY}"], shell: 'test -n "$D"'}
+  - id: other
+    ver: 1
+    flow-file: other.yml
+    triggers: [{id: go, type: data}]
+  - id: form
+    ver: 1
+    triggers:
+      - id: go
+        type: data
+        opts: {form: {fields: [{id: note, type: string}]}}
+    tasks:
+      - {id: say, listen: trigger.good, type: exec, opts: {cmd: 'true'}}
+      - id: gate
+        listen: task.say.good
+        type: data
+        opts: {form: {fields: [{id: answer, type: string, required: true}]}}
+"""
+TOK = "tok-5f0c1e9a7b3d4c2e8f6a"
+DEPLOY = "dep-9a8b7c6d5e4f3a2b1c0d"
+
+
+def test_trigger_values_and_gate_answers_holding_a_secret_are_masked(floe_host: HostFactory) -> None:
+    unscoped = SECRETS.replace(", flows: [deploy]}", "}")
+    host = floe_host(unscoped, env={"FLOE_HL_TOK": TOK, "FLOE_HL_DEPLOY": DEPLOY})
+    run_id = host.trigger("form", "go", {"note": f"the token is {TOK}"})
+    host.wait_run("form", run_id, ("waiting",))
+    assert host.push("form", "gate", {"answer": TOK}, run=run_id).status_code == 200
+    detail = host.wait_run("form", run_id)
+    assert detail["status"] == "good", detail
+    assert detail["values"]["note"] == "the token is ***", detail["values"]
+    events = run_events(host, run_id)
+    gate = next(e for e in events if e["tag"] == "task.gate.good")
+    assert gate["opts"]["answer"] == "***", gate
+    seen = [
+        json.dumps(detail),
+        json.dumps(host.get("/flows/form/runs").json()),
+        json.dumps(host.get("/audit").json()),
+        json.dumps(events),
+        host.log(),
+    ]
+    assert [TOK in text for text in seen] == [False] * len(seen), [t[:300] for t in seen if TOK in t]
+
+
+def test_a_secret_scoped_to_flows_reaches_only_their_runs(floe_host: HostFactory, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        SECRETS.replace("{root}", str(tmp_path)).replace(
+            "    flow-file: other.yml\n    triggers: [{id: go, type: data}]\n",
+            "    triggers: [{id: go, type: data}]\n"
+            "    tasks:\n      - {id: t, listen: trigger.good, type: exec,\n"
+            "         opts: {env: ['X=${secret:DEPLOY}'], cmd: 'true'}}\n",
+        )
+    )
+    out = subprocess.run([sys.executable, "-m", "floe", "lint", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1, out.stdout
+    assert (
+        "bad.yml:22: flows[1].tasks[0].opts.env[0]: secret 'DEPLOY' is not given to flow other" in out.stdout
+    )
+
+    host = floe_host(SECRETS, env={"FLOE_HL_TOK": TOK, "FLOE_HL_DEPLOY": DEPLOY})
+    assert host.wait_run("deploy", host.trigger("deploy"))["status"] == "good"
+    # a flow-file is read at trigger time: an out-of-scope secret there fails the node
+    (host.root / "other.yml").write_text(
+        "id: other\nver: 1\ntasks:\n"
+        "  - {id: peek, listen: trigger.good, type: exec,\n"
+        "     opts: {env: ['D=${secret:DEPLOY}'], shell: 'echo got $D'}}\n"
+    )
+    run = host.wait_run("other", host.trigger("other"))
+    assert run["status"] == "bad", run
+    assert DEPLOY not in host.log() and "got" not in host.node_log("other", run["run_id"], "peek")
