@@ -23,6 +23,7 @@ from floe.server.app import build_app
 from floe.server.auth import Sessions
 from floe.server.context import Context
 from floe.server.reload import install_sighup
+from floe.server.wsconn import BoundedWebSocket
 from floe.store.crypto import KEYS_FILE, load_cipher
 from floe.store.lock import store_lock
 from floe.store.open import open_store
@@ -105,9 +106,14 @@ async def _serve(
         cluster.on_change = lambda: hub.post(Wake())
         server = uvicorn.Server(
             uvicorn.Config(
-                build_app(Context(hub, Sessions(store), settings.admin_token, address)),
+                build_app(
+                    Context(
+                        hub, Sessions(store, lambda: hub.config.common.users), settings.admin_token, address
+                    )
+                ),
                 log_level="warning",
                 lifespan="off",
+                ws=BoundedWebSocket,
                 ws_max_size=1 << 20,
                 ssl_certfile=settings.cert or None,
                 ssl_keyfile=settings.key or None,

@@ -15,6 +15,7 @@ from typing import Any
 from floe.cluster.client import PeerError
 from floe.cluster.peers import Cluster, Peer
 from floe.config import HostConfig
+from floe.config.secrets import in_scope
 from floe.config.sources import SourceFlowFiles
 from floe.hub.broadcast import Broadcaster
 from floe.hub.controls import AuditTrail, StopSwitch
@@ -56,7 +57,6 @@ from floe.store.errors import StoreError
 log = logging.getLogger(__name__)
 PERSIST_EVERY = 0.1  # seconds between writes of a busy run's document
 BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
-LAGGING_BATCH_SECONDS = 0.001  # the same while a websocket client falls behind: its sender gets more turns
 
 
 class NotDurable(Exception):
@@ -146,7 +146,7 @@ class Hub:
         trig = flow.trigger(trigger_id)
         if trig is None:
             raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
-        clean = validate(trig.fields, values)
+        clean = self.masker.mask_value(validate(trig.fields, values))  # a secret typed in is no value
         flow = await self.flow_files.resolve(flow)
         merged = {k: v for k, v in trig.opts.items() if k not in TRIGGER_ONLY_OPTS} | clean
         await self._promise_id()
@@ -254,8 +254,7 @@ class Hub:
             try:
                 while True:
                     self._handle(await self.queue.get())
-                    turn = LAGGING_BATCH_SECONDS if self.broadcast.lagging() else BATCH_SECONDS
-                    deadline = time.monotonic() + turn
+                    deadline = time.monotonic() + BATCH_SECONDS  # never paced by its readers
                     while not self.queue.empty() and time.monotonic() < deadline:
                         self._handle(self.queue.get_nowait())
                     self._persist()
@@ -305,7 +304,7 @@ class Hub:
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
-                step = rm.answer(run, node_id, values, now, by)
+                step = rm.answer(run, node_id, values, now, by, self.masker.mask_value)
                 entry = self.audit.record(
                     by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
                 )
@@ -628,7 +627,7 @@ class Hub:
             fresh=fresh,
             git_key=self.config.common.git_key,
             grace=self.grace,
-            secrets=self.secrets,
+            secrets=in_scope(self.secrets, self.config.common.secrets, run.flow.id),
             masker=self.masker,
             host_env=self.host_env,
         )

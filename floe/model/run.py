@@ -8,7 +8,7 @@ goodness), when a bad or error event has no listener (bad), or when nothing is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from signal import Signals
@@ -327,10 +327,18 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
     return b.step()
 
 
-def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float, by: str = "") -> Step:
+def answer(
+    run: Run,
+    node_id: str,
+    values: Mapping[str, Any],
+    now: float,
+    by: str = "",
+    mask: Callable[[Any], Any] = lambda v: v,
+) -> Step:
     """Values posted to a waiting data task by user `by`; complete it once every needed field has
     a value. The gate's outputs then hold the answer and `answered_by`; a gate with `decide` takes
-    its bad branch (`task.<id>.bad`) when the answer does not approve.
+    its bad branch (`task.<id>.bad`) when the answer does not approve. `mask` is applied to the
+    values once they are valid (the host masks secrets in them).
 
     Raises FormError for a bad value (or an answer that changes nothing) and LookupError when the
     node is not waiting.
@@ -347,10 +355,10 @@ def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float, by: st
     b = _Builder(run, now)
     still = missing(node.fields, merged, gate=True)
     if still:
-        b.set_node(node_id, values=merged)
+        b.set_node(node_id, values=mask(merged))
         b.emit(ev.SYS_DATA_REQUIRED, node_id, opts={"missing": still})
         return b.step()
-    final = validate(node.fields, merged)
+    final = mask(validate(node.fields, merged))
     good = approves(node, final)
     outputs = {**final, "answered_by": by}
     reason = "" if good else f"{node.name or node_id} rejected by {by or 'an unknown user'}"

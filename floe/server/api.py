@@ -78,7 +78,7 @@ async def login(request: Request) -> Response:
         raise ApiError(401, "user or password is wrong")
     c.logins.succeeded(name)
     c.hub.audit.record(user, "login")
-    token = await c.sessions.create(user, role)  # stored with the audit entry before the answer
+    token = await c.sessions.create(user)  # stored with the audit entry before the answer
     resp = JSONResponse({"user": user, "role": role})
     resp.set_cookie(
         COOKIE,

@@ -195,7 +195,7 @@ SCHEMAS: dict[str, S] = {
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),
-            "posted_document": {"type": "string", "description": "the flow document a posted run ran"},
+            "posted_document": {"type": "string", "description": "the flow document a posted run ran (empty for others)"},
         }
     ),
     "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),
@@ -345,8 +345,8 @@ def spec(base: str) -> S:
     ws["responses"].update(_err(403))
     ws["responses"]["404"] = _json("Error", "a plain GET: not a websocket upgrade")
     ws["description"] = (
-        "Unauthenticated clients are closed with code 4401; clients that stop reading with 1013; "
-        "a handshake from another origin is refused with 403."
+        "Unauthenticated clients are closed with code 4401; clients that fall a whole queue behind "
+        "with 4408 (too slow: reconnect and reload); a handshake from another origin is refused with 403."
     )
     paths: dict[str, S] = {
         "/healthz": {"get": _op("Host health", {"200": _json("Health", "this host")}, auth=False)},

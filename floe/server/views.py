@@ -132,5 +132,5 @@ def run_detail(r: Run) -> dict[str, Any]:
         "nodes": nodes,
         "levels": levels(r.flow),
         "edges": [{"from": a, "to": b, "tag": t} for a, b, t in edges(r.flow)],
-        **({"posted_document": doc} if isinstance(doc := _posted(r), str) else {}),
+        "posted_document": doc if isinstance(doc := _posted(r), str) else "",
     }

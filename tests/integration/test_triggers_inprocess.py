@@ -348,7 +348,7 @@ def _push(branch: str = "main", after: str = "a" * 40) -> bytes:
 async def served(harness: Any) -> AsyncIterator[tuple[Harness, httpx.AsyncClient]]:
     """The webhook and reload routes behind the API's auth middleware, on a real loopback server."""
     h: Harness = await harness(WEBHOOK)
-    sessions = Sessions(h.store)
+    sessions = Sessions(h.store, lambda: h.hub.config.common.users)
     app = Starlette(
         routes=[*webhook.routes(BASE), Route(f"{BASE}/config/reload", reload.endpoint, methods=["POST"])],
         middleware=[
