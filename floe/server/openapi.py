@@ -195,7 +195,7 @@ SCHEMAS: dict[str, S] = {
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),
-            "posted_document": {"type": "string", "description": "the flow document a posted run ran (empty for others)"},
+            "posted_document": {"type": "string", "description": "a posted run's flow document (else empty)"},
         }
     ),
     "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),
