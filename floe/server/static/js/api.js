@@ -13,9 +13,14 @@ export class ApiError extends Error {
 
 let leaving = false; // set on logout: a poll answered 401 meanwhile must not redirect elsewhere
 
+/** From now on, a 401 (of a call in flight while the session ends) sends nobody to the login page. */
+export function quiet() {
+  leaving = true;
+}
+
 /** Leave the page for `url`, ignoring the 401s of calls still in flight. */
 export function leave(url) {
-  leaving = true;
+  quiet();
   location.assign(url);
 }
 

@@ -30,5 +30,6 @@ export function start() {
       button.disabled = false;
     }
   });
+  button.disabled = false; // disabled in the page until now, so the form never submits natively
   form.elements[form.elements.user.value ? "password" : "user"].focus();
 }

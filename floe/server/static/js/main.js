@@ -1,10 +1,11 @@
 // Entry point: the header's logout button, then the page's own module.
 
-import { api, leave, showError } from "./api.js";
+import { api, leave, quiet, showError } from "./api.js";
 
 const logout = document.getElementById("logout");
 if (logout) {
   logout.addEventListener("click", async () => {
+    quiet(); // the session ends with the next call: what else is in flight must not redirect
     try {
       await api("/logout", { method: "POST", login: false });
     } catch (err) {
