@@ -443,31 +443,27 @@ def _start_of(
     return Start(node.id, ready.opts, delay, attempt, values=dict(inputs), items=ready.items, each=ready.each)
 
 
-def _skip(b: _Builder, node: Node, inputs: Mapping[str, Any]) -> None:
-    """A node whose `when` is false: `skipped`, and `task.<id>.skipped` (good) goes on."""
+def _finish_unstarted(b: _Builder, node: Node, inputs: Mapping[str, Any], result: str, reason: str) -> None:
     b.set_node(
         node.id,
         status=NodeStatus.FINISHED,
-        result="skipped",
-        started=b.now,
-        stopped=b.now,
-        inputs=dict(inputs),
-        reason=f"skipped: {node.when} is false",
-    )
-    _route(b, b.emit(ev.task_tag(node.id, "skipped"), node.id, True, {**inputs, "skipped": True}))
-
-
-def _broken(b: _Builder, node: Node, inputs: Mapping[str, Any], reason: str) -> None:
-    """A node that cannot start (a template or `when` failed at run time): `task.<id>.error`."""
-    b.set_node(
-        node.id,
-        status=NodeStatus.FINISHED,
-        result="error",
+        result=result,
         started=b.now,
         stopped=b.now,
         inputs=dict(inputs),
         reason=reason,
     )
+
+
+def _skip(b: _Builder, node: Node, inputs: Mapping[str, Any]) -> None:
+    """A node whose `when` is false: `skipped`, and `task.<id>.skipped` (good) goes on."""
+    _finish_unstarted(b, node, inputs, "skipped", f"skipped: {node.when} is false")
+    _route(b, b.emit(ev.task_tag(node.id, "skipped"), node.id, True, {**inputs, "skipped": True}))
+
+
+def _broken(b: _Builder, node: Node, inputs: Mapping[str, Any], reason: str) -> None:
+    """A node that cannot start (a template or `when` failed at run time): `task.<id>.error`."""
+    _finish_unstarted(b, node, inputs, "error", reason)
     tag, good = result_tag(node, 1, reason)
     _route(b, b.emit(tag, node.id, good, {"error": reason}))
 
