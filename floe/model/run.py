@@ -61,6 +61,7 @@ class NodeRun:
     reason: str = ""
     tries: tuple[Mapping[str, Any], ...] = ()  # earlier failed attempts: attempt, exit_status, reason, times
     outputs: Mapping[str, Any] = field(default_factory=dict)  # what the task published (masked)
+    artifacts: tuple[Mapping[str, Any], ...] = ()  # files kept with the run: path, size, sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +250,17 @@ def result_tag(node: Node, status: int, error: str) -> tuple[str, bool]:
     return ev.task_tag(node.id, "good" if good else "bad"), good
 
 
-def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], error: str, now: float) -> Step:
-    """A task finished (or could not run: `error`); retry it or route its result tag."""
+def node_done(
+    run: Run,
+    node_id: str,
+    status: int,
+    opts: Mapping[str, Any],
+    error: str,
+    now: float,
+    artifacts: Sequence[Mapping[str, Any]] = (),
+) -> Step:
+    """A task finished (or could not run: `error`); retry it or route its result tag. `artifacts`
+    are the files it kept (each attempt's replace the last's)."""
     b = _Builder(run, now)
     node = run.flow.node(node_id)
     nr = run.node(node_id)
@@ -290,6 +300,7 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
         stopped=now,
         reason=error,
         outputs=dict(opts),
+        artifacts=tuple(dict(a) for a in artifacts),
     )
     out = {**dict(opts), "exit_status": status}
     if error:
