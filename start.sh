@@ -3,14 +3,8 @@
 # Extra arguments go to floe, e.g. ./start.sh -admin=secret -tags=linux
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ ! -x .venv/bin/floe ]; then
-  echo "floe: setting up .venv (once)"
-  python3 -m venv .venv
-  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e .; } > .venv/install.log 2>&1; then
-    cat .venv/install.log >&2
-    exit 1
-  fi
-fi
+scripts/venv-setup
+echo "floe: the command is $PWD/.venv/bin/floe; to call it as floe: export PATH=\"$PWD/.venv/bin:\$PATH\""
 echo "floe: dashboard http://127.0.0.1:8080/app/dash (user admin; password: the -admin token," \
      "or the generated one in ~/.floe/admin-token)"
 exec .venv/bin/floe -conf=default.yml -host_name=h1 -pub_bind=127.0.0.1:8080 "$@"

@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import secrets
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import setproctitle
+
+from floe import __version__
 from floe.config import ConfigError, HostConfig
 from floe.config.lint import lint
 from floe.config.sources import load_config_source_sync
-from floe.host import Settings, serve
+from floe.host import HostError, Settings, serve
+from floe.hub.credentials import ADMIN_VAR, masked_values
 from floe.model.ids import valid_id
 from floe.model.mask import Masker
 from floe.secrets import SecretError, mask_logging, resolve_secrets
@@ -23,6 +29,7 @@ from floe.store.errors import StoreError
 
 log = logging.getLogger("floe")
 DEFAULT_CONF = "default.yml"
+PR_SET_DUMPABLE = 4  # prctl(2)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,19 +52,40 @@ def _parser() -> argparse.ArgumentParser:
         DEFAULT_CONF,
     )
     opt("host_name", "this host's short id, used in run ids", "h1")
-    opt("admin", "admin token for the API and host-to-host calls; or FLOE_ADMIN", "")
+    opt("admin", "admin token for the API and host-to-host calls; or FLOE_ADMIN, or --admin-file", "")
+    opt("admin_file", "a file holding the admin token (kept out of the process list and environment)", "")
     opt("tags", "comma-separated host tags", "")
     opt("pub_bind", "address to serve on", "127.0.0.1:8080")
     opt("pub_cert", "TLS certificate file (serve https)", "")
     opt("pub_key", "TLS key file", "")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-version", "--version", action="version", version=f"floe {__version__}")
     return p
 
 
-def _admin_token(arg: str, config: HostConfig) -> str:
-    """The admin token: the flag, FLOE_ADMIN, or one generated once and kept in the store root."""
-    if arg or os.environ.get("FLOE_ADMIN"):
-        return arg or os.environ["FLOE_ADMIN"]
+def _lint_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="floe lint",
+        description="Check host configs and flow-file documents: print each flow's graph levels and "
+        "every problem as FILE:LINE: key: message (a YAML syntax error with its column and line).",
+        epilog="Exit status 1 when any file has an error; warnings alone exit 0.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="a host config or a flow-file document")
+    return p
+
+
+def _admin_token(arg: str, file: str, env_token: str, config: HostConfig) -> str:
+    """The admin token: the flag, the file, FLOE_ADMIN, or one generated once in the store root."""
+    if file:
+        try:
+            token = Path(file).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            sys.exit(f"floe: cannot read --admin-file {file}: {getattr(e, 'strerror', None) or e}")
+        if not token:
+            sys.exit(f"floe: --admin-file {file} is empty")
+        return token
+    if arg or env_token:
+        return arg or env_token
     path = Path(config.common.store_root) / "admin-token"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -66,6 +94,19 @@ def _admin_token(arg: str, config: HostConfig) -> str:
             f.write(secrets.token_urlsafe(24))
         log.warning("no -admin token given: generated one in %s", path)
     return path.read_text().strip()
+
+
+def _hide_credentials(args: Sequence[str], token: str) -> None:
+    """Keep the admin token from other processes of this user, tasks first: out of the process
+    list (the argv area is overwritten, the token shown as `***`), out of this process's
+    environment (so no child inherits FLOE_ADMIN), and out of /proc/<pid>/environ and mem (the
+    process is made non-dumpable; a process running as root still reads everything)."""
+    shown = [arg.replace(token, "***") if token else arg for arg in args]
+    setproctitle.setproctitle(shlex.join(["floe", *shown]))
+    os.environ.pop(ADMIN_VAR, None)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("cannot make the process non-dumpable: %s", os.strerror(ctypes.get_errno()))
 
 
 def _hash_password() -> int:
@@ -91,9 +132,7 @@ def _hash_password() -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["lint"]:
-        if len(args) < 2:
-            sys.exit("usage: floe lint FILE...")
-        sys.exit(lint(args[1:], sys.stdout))
+        sys.exit(lint(_lint_parser().parse_args(args[1:]).files, sys.stdout))
     if args[:1] == ["hash-password"]:
         sys.exit(_hash_password())
     if args[:1] == ["keys"]:
@@ -101,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(keys_main(args[1:]))
     ns = _parser().parse_args(args)
+    env_token = os.environ.get(ADMIN_VAR, "")
     if not valid_id(ns.host_name):
         sys.exit(f"floe: host name {ns.host_name!r} must be 1-128 characters, none a space, dot or slash")
     logging.basicConfig(
@@ -109,26 +149,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per host-to-host call is noise
+    _hide_credentials(args, ns.admin)
     conf = ns.conf
     if conf == DEFAULT_CONF and not Path(conf).exists():
         conf = str(Path(__file__).with_name(DEFAULT_CONF))  # the embedded demo
     try:
         config = load_config_source_sync(conf)
     except ConfigError as e:
-        sys.exit(f"floe: bad config:\n{e}")
+        sys.exit("floe: bad config:\n" + "\n".join(p.shown() for p in e.problems))
     except OSError as e:
         sys.exit(f"floe: cannot read config {ns.conf}: {e.strerror}")
     try:
         secrets = resolve_secrets(config.common.secrets)
     except SecretError as e:
         sys.exit(f"floe: cannot read secrets:\n{e}")
-    mask_logging(Masker(secrets.values()))  # before anything else is logged
+    admin_token = _admin_token(ns.admin, ns.admin_file, env_token, config)
+    mask_logging(Masker(masked_values(secrets, admin_token, config.common)))  # before anything is logged
     for w in config.warnings:
         log.warning("%s", w)
     settings = Settings(
         host_id=ns.host_name,
         tags=frozenset(t.strip() for t in ns.tags.split(",") if t.strip()),
-        admin_token=_admin_token(ns.admin, config),
+        admin_token=admin_token,
         bind=ns.pub_bind,
         cert=ns.pub_cert,
         key=ns.pub_key,
@@ -136,5 +178,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config, settings, secrets))
-    except* StoreError as group:  # raised in the host's task group, or before it
-        sys.exit(f"floe: {group.exceptions[0]}")
+    except* (StoreError, HostError) as group:  # raised in the host's task groups (nested), or before them
+        sys.exit(f"floe: {_first(group)}")
+
+
+def _first(group: BaseExceptionGroup[Exception]) -> BaseException:
+    """The first error of a (nested) exception group: one line for the user, not the group's."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,9 @@ from floe.server.app import build_app
 from floe.server.auth import Sessions
 from floe.server.context import Context
 from floe.server.reload import install_sighup
+from floe.server.wsconn import BoundedWebSocket
 from floe.store.crypto import KEYS_FILE, load_cipher
+from floe.store.lock import store_lock
 from floe.store.open import open_store
 from floe.triggers.service import run_triggers
 
@@ -40,13 +44,44 @@ class Settings:
     key: str = ""
 
 
+class HostError(Exception):
+    """The host cannot start: its address cannot be served."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The host's listening socket, bound before it touches any run."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as e:
+        raise HostError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
 def _stopping(signum: int, frame: object) -> None:
     """uvicorn re-raises the stop signal once it has stopped serving; without this handler that
     would end the process before the hub cancels its runs and the store is flushed."""
 
 
 async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, str] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn returns), then stop the hub and close the store."""
+    """Serve until SIGINT/SIGTERM (uvicorn returns), then stop the hub and close the store.
+
+    Error handling: StoreError when another host holds the store root's lock, HostError when the
+    address cannot be bound; both before any run is recovered or any task process touched."""
+    c = config.common
+    host, _, port = settings.bind.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit():
+        raise HostError(f"bad address {settings.bind!r}: want HOST:PORT")
+    with contextlib.ExitStack() as held:
+        if c.store_type != "memory":  # a memory store is the process's own
+            held.enter_context(store_lock(Path(c.store_root)))
+        listener = held.enter_context(_listen(host, int(port)))
+        await _serve(config, settings, secrets, listener)
+
+
+async def _serve(
+    config: HostConfig, settings: Settings, secrets: Mapping[str, str] | None, listener: socket.socket
+) -> None:
     c = config.common
     # run documents and events are encrypted at rest; the keys file is made on first start
     cipher = None if c.store_type == "memory" else load_cipher(Path(c.store_root) / KEYS_FILE)
@@ -71,11 +106,14 @@ async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, st
         cluster.on_change = lambda: hub.post(Wake())
         server = uvicorn.Server(
             uvicorn.Config(
-                build_app(Context(hub, Sessions(store), settings.admin_token, address)),
-                host=host or "127.0.0.1",
-                port=int(port),
+                build_app(
+                    Context(
+                        hub, Sessions(store, lambda: hub.config.common.users), settings.admin_token, address
+                    )
+                ),
                 log_level="warning",
                 lifespan="off",
+                ws=BoundedWebSocket,
                 ws_max_size=1 << 20,
                 ssl_certfile=settings.cert or None,
                 ssl_keyfile=settings.key or None,
@@ -94,7 +132,9 @@ async def serve(config: HostConfig, settings: Settings, secrets: Mapping[str, st
             remove_sighup = install_sighup(hub)
             previous = {sig: signal.signal(sig, _stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
-                await server.serve()  # returns on SIGINT/SIGTERM, then re-raises it: to `_stopping`
+                await server.serve(
+                    sockets=[listener]
+                )  # returns on SIGINT/SIGTERM, then re-raises it: to `_stopping`
             finally:
                 remove_sighup()
                 for sig, handler in previous.items():  # a second signal stops the host at once

@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import httpx
 
+from floe.cluster.signing import SIGNATURE_KEY, sign
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +29,7 @@ class PeerClient:
         self.http, self.address = http, address.rstrip("/")
         self.prefix = f"{self.address}{base_url.rstrip('/')}/p2p"
         self.headers = {"X-Floe-Auth": token}
+        self.token = token
 
     async def call(
         self, method: str, path: str, body: Any = None, *, timeout: float = 2.0, ok: tuple[int, ...] = (200,)
@@ -54,8 +57,9 @@ class PeerClient:
         return dict(doc)
 
     async def offer(self, run: dict[str, Any]) -> tuple[bool, str]:
-        """Hand a pend to this host; True once it runs it (or already did)."""
-        status, doc = await self.call("POST", "/runs", run, timeout=5.0, ok=(200, 409))
+        """Hand a pend to this host, its flow snapshot signed; True once it runs it (or already did)."""
+        body = {**run, SIGNATURE_KEY: sign(self.token, run["snapshot"])}
+        status, doc = await self.call("POST", "/runs", body, timeout=5.0, ok=(200, 409))
         return status == 200, (doc or {}).get("error", "")
 
     async def runs(self, flow: str, limit: int, before: float | None, timeout: float) -> dict[str, Any]:

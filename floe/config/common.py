@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -15,6 +16,9 @@ from floe.config.users import User, parse_users
 
 DEFAULT_BASE_URL = "/build/api"
 DEFAULT_WORKSPACE_ROOT = "~/.floe"
+DEFAULT_MAX_BODY = 1 << 20  # bytes an API request body may have (webhooks and host-to-host: 25 MiB)
+MIN_MAX_BODY = 1 << 10
+_ORIGIN = re.compile(r"^https?://[^/?#@\s]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,8 @@ class Common:
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # name -> where its value comes from
     users: tuple[User, ...] = ()
     posted_flows: str = ""  # "" (off), "operator" or "admin": the least role that may POST /runs
+    max_body: int = DEFAULT_MAX_BODY
+    allowed_origins: tuple[str, ...] = ()  # browser origins besides the host's own (reverse proxies)
 
 
 def expand_path(path: str) -> tuple[str, str]:
@@ -90,7 +96,17 @@ def parse_common(sec: Section | None) -> Common:
         secrets=parse_secrets(sec),
         users=parse_users(sec),
         posted_flows=sec.choice("posted-flows", ("operator", "admin")) or "",
+        max_body=sec.integer("max-body", MIN_MAX_BODY) or DEFAULT_MAX_BODY,
+        allowed_origins=_origins(sec),
     )
+
+
+def _origins(sec: Section) -> tuple[str, ...]:
+    origins = tuple(o.rstrip("/") for o in sec.strings("allowed-origins") or ())
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            sec.error("allowed-origins", f"{origin!r} must be an origin like https://ci.example.com[:port]")
+    return origins
 
 
 def _path(sec: Section, key: str, default: str) -> str:

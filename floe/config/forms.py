@@ -67,7 +67,10 @@ def _regex(sec: Section, ftype: str) -> str | None:
         sec.error("regex", f"bad regular expression: {exc}")
         return None
     if ftype not in ("string", "list"):
-        sec.warn("regex", f"regex applies only to string and list fields, ignored on a {ftype} field")
+        sec.warn(
+            "regex",
+            f"regex applies only to string fields (and the items of list fields), ignored on a {ftype} field",
+        )
         return None
     return regex
 

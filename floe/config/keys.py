@@ -21,6 +21,9 @@ COMMON_KEYS = frozenset(
         "secrets",
         # addition: who may post a flow document with its run (docs/flow-data.md)
         "posted-flows",
+        # additions: the HTTP edge (docs/security.md)
+        "max-body",
+        "allowed-origins",
     }
 )
 HOST_KEYS = frozenset({"common", "flows"})

@@ -26,14 +26,15 @@ def describe(flow: Flow) -> str:
 
 
 def lint(paths: Sequence[str], out: TextIO) -> int:
-    """Check each file, print its flows and every problem as `FILE:LINE: key: message`; 1 on any error."""
+    """Check each file, print its flows and every problem as `FILE:LINE: key: message` (a syntax
+    error as `FILE:LINE:COLUMN: message` and the line itself); 1 on any error."""
     status = 0
     for path in paths:
         try:
             result = parse_any(read_source(path), path)
         except ConfigError as exc:
             for problem in exc.problems:
-                out.write(f"{problem}\n")
+                out.write(f"{problem.shown()}\n")
             out.write(f"{path}: {len(exc.errors)} error(s), {len(exc.warnings)} warning(s)\n")
             status = 1
             continue

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 import zoneinfo
 from collections.abc import Callable
 
-from croniter import croniter
-
+from floe.config.cron import cron_problem
 from floe.config.keys import CHECKSUM_ALGOS, HTTP_METHODS
 from floe.config.reader import Section
 from floe.model.flow import NodeClass
@@ -23,7 +23,15 @@ def check_opts(opts: Section, cls: NodeClass, node_type: str) -> None:
 
 
 def _exec(o: Section) -> None:
-    o.string("cmd")
+    cmd = o.string("cmd")
+    if cmd:
+        try:
+            shlex.split(cmd)
+        except ValueError as exc:  # floe split on spaces, so floe's file still loads
+            o.warn(
+                "cmd",
+                f"{cmd!r}: {str(exc).lower()}; the task fails when it runs (cmd is split as a shell would)",
+            )
     o.string("shell")
     o.strings("args")
     _sub_dir(o)
@@ -109,8 +117,9 @@ def _timer_trigger(o: Section) -> None:
     period = o.integer("period", minimum=1)
     cron = o.string("cron")
     if cron is not None:
-        if len(cron.split()) != 5 or not _valid_cron(cron):
-            o.error("cron", f"{cron!r} is not a cron expression of 5 fields")
+        problem = cron_problem(cron)
+        if problem:
+            o.error("cron", f"{cron!r}: {problem}")
         elif period is not None:
             o.error("cron", "a timer has either period or cron, not both")
     tz = o.string("tz")
@@ -119,13 +128,6 @@ def _timer_trigger(o: Section) -> None:
             zoneinfo.ZoneInfo(tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             o.error("tz", f"{tz!r} is not a known time zone")
-
-
-def _valid_cron(expr: str) -> bool:
-    try:
-        return bool(croniter.is_valid(expr))
-    except Exception:  # croniter's own checks may raise on odd input; any failure means invalid
-        return False
 
 
 def _poll_git(o: Section) -> None:

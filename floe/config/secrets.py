@@ -13,22 +13,34 @@ from floe.config.yamlio import item_line, key_line
 from floe.model.opts import SECRET_NAME, SECRET_REF
 
 SOURCES = ("env", "file")
+SECRET_KEYS = (*SOURCES, "flows")
 
 
 @dataclass(frozen=True, slots=True)
 class SecretRef:
-    """Where the value of secret `name` comes from: an environment variable of the host, or a file."""
+    """Where the value of secret `name` comes from: an environment variable of the host, or a file;
+    and the flows it is given to (`flows`; empty: every flow)."""
 
     name: str
     kind: Literal["env", "file"]
     source: str  # the variable's name, or the file's path (`~/` expanded)
+    flows: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"environment variable {self.source}" if self.kind == "env" else f"file {self.source}"
 
+    def given_to(self, flow_id: str) -> bool:
+        return not self.flows or flow_id in self.flows
+
+
+def in_scope(secrets: Mapping[str, str], refs: Mapping[str, SecretRef], flow_id: str) -> dict[str, str]:
+    """The secrets of `secrets` (values by name) that runs of flow `flow_id` may have."""
+    return {n: v for n, v in secrets.items() if n not in refs or refs[n].given_to(flow_id)}
+
 
 def parse_secrets(common: Section) -> Mapping[str, SecretRef]:
-    """`common.secrets`: `NAME: {env: VAR}` or `NAME: {file: PATH}`; faults go to the report."""
+    """`common.secrets`: `NAME: {env: VAR}` or `NAME: {file: PATH}`, either with an optional
+    `flows: [id, ...]` (only runs of those flows get it); faults go to the report."""
     sec = common.section("secrets")
     if sec is None:
         return MappingProxyType({})
@@ -57,7 +69,8 @@ def _ref(parent: Section, name: str, raw: Any, line: int) -> SecretRef | None:
         return None
     sec = Section(raw, where, parent.report)
     sec.line = sec.line or line
-    sec.check_keys(SOURCES, "a secret")
+    sec.check_keys(SECRET_KEYS, "a secret")
+    flows = sec.strings("flows") or ()
     given = [k for k in SOURCES if k in raw]
     if len(given) != 1:
         sec.report.error(line, where, f"{shape} (exactly one of env, file)")
@@ -71,19 +84,20 @@ def _ref(parent: Section, name: str, raw: Any, line: int) -> SecretRef | None:
         if not source or "=" in source or "\0" in source:
             sec.error("env", f"{source!r} is not an environment variable name")
             return None
-        return SecretRef(name, "env", source)
+        return SecretRef(name, "env", source, flows)
     if not source or "\0" in source:
         sec.error("file", f"{source!r} is not a file path")
         return None
     if source.startswith("~/"):
         source = os.path.expanduser("~") + source[1:]
-    return SecretRef(name, "file", source)
+    return SecretRef(name, "file", source, flows)
 
 
-def check_secret_refs(root: Section, names: Collection[str]) -> None:
+def check_secret_refs(root: Section, refs: Mapping[str, SecretRef]) -> None:
     """Every `${secret:NAME}` in an `env` entry of a flow, task or trigger must name a defined secret
-    (an error with its line); a reference in `cmd`, `shell` or `args` is a warning (not expanded there).
-    Only well-formed values are looked at: shape faults are reported by the flow parser."""
+    given to that flow (an error with its line); a reference in `cmd`, `shell` or `args` is a warning
+    (not expanded there). Only well-formed values are looked at: shape faults are reported by the
+    flow parser."""
     flows = root.raw.get("flows")
     if not isinstance(flows, list):
         return
@@ -91,7 +105,10 @@ def check_secret_refs(root: Section, names: Collection[str]) -> None:
         if not isinstance(flow, Mapping):
             continue
         path = f"flows[{i}]"
-        _env(root, flow, path, names)
+        flow_id = flow.get("id")
+        names = {n for n, r in refs.items() if not isinstance(flow_id, str) or r.given_to(flow_id)}
+        scoped = {n: r for n, r in refs.items() if n not in names}
+        _env(root, flow, path, names, scoped, flow_id)
         for group in ("triggers", "tasks"):
             nodes = flow.get(group)
             if not isinstance(nodes, list):
@@ -100,11 +117,19 @@ def check_secret_refs(root: Section, names: Collection[str]) -> None:
                 opts = node.get("opts") if isinstance(node, Mapping) else None
                 if isinstance(opts, Mapping):
                     node_path = f"{path}.{group}[{j}].opts"
-                    _env(root, opts, node_path, names)
+                    _env(root, opts, node_path, names, scoped, flow_id)
                     _elsewhere(root, opts, node_path)
 
 
-def _env(root: Section, parent: Mapping[Any, Any], path: str, names: Collection[str]) -> None:
+def _env(
+    root: Section,
+    parent: Mapping[Any, Any],
+    path: str,
+    names: Collection[str],
+    scoped: Mapping[str, SecretRef],
+    flow_id: object,
+) -> None:
+    """`names`: the secrets this flow may use; `scoped`: those defined for other flows only."""
     entries = parent.get("env")
     if not isinstance(entries, list):
         return
@@ -115,13 +140,14 @@ def _env(root: Section, parent: Mapping[Any, Any], path: str, names: Collection[
             name = m.group(1)
             if name in names:
                 continue
-            defined = ", ".join(sorted(names))
-            hint = f"common.secrets defines {defined}" if defined else "common.secrets defines none"
-            root.report.error(
-                item_line(entries, k) or key_line(parent, "env"),
-                f"{path}.env[{k}]",
-                f"unknown secret {name!r} ({hint})",
-            )
+            if name in scoped:
+                given = ", ".join(scoped[name].flows)
+                message = f"secret {name!r} is not given to flow {flow_id} (its flows: {given})"
+            else:
+                defined = ", ".join(sorted({*names, *scoped}))
+                hint = f"common.secrets defines {defined}" if defined else "common.secrets defines none"
+                message = f"unknown secret {name!r} ({hint})"
+            root.report.error(item_line(entries, k) or key_line(parent, "env"), f"{path}.env[{k}]", message)
 
 
 def _elsewhere(root: Section, opts: Mapping[Any, Any], path: str) -> None:

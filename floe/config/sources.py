@@ -14,7 +14,7 @@ import shlex
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -45,6 +45,20 @@ class SourceError(Exception):
 def redact(text: str) -> str:
     """Hide the password of any `scheme://user:password@host` in `text`."""
     return _CREDENTIALS.sub(r"\1:***@", text)
+
+
+_CAUSES = ("fatal:", "error:", "ssh:", "CONFLICT", "! [rejected]", "! [remote rejected]")
+_CHATTER = ("Cloning into", "hint:", "remote:", "From ", "Receiving ", "Resolving ", "Unpacking ", "warning:")
+
+
+def git_cause(lines: Iterable[str]) -> str:
+    """The first meaningful line of git's output, passwords hidden: the first line naming a cause
+    (`fatal:`, `error:`, `ssh:`, a conflict, a rejected ref), else the first line that is not
+    progress or advice; "" when there is none. git's own last line is often only the tail of a
+    sentence ("and the repository exists.")."""
+    kept = [ln.strip() for ln in lines if ln.strip()]
+    said = next((ln for ln in kept if ln.startswith(_CAUSES)), "")
+    return redact(said or next((ln for ln in kept if not ln.startswith(_CHATTER)), ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +167,8 @@ class GitResult:
     err: str
 
     def why(self) -> str:
-        """The last non-empty line of stderr, passwords hidden."""
-        lines = [ln.strip() for ln in self.err.splitlines() if ln.strip()]
-        return redact(lines[-1]) if lines else f"exit status {self.status}"
+        """git's first meaningful line of stderr (passwords hidden), or its exit status."""
+        return git_cause(self.err.splitlines()) or f"exit status {self.status}"
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -12,9 +13,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase
 
 from floe.config.errors import Report
+from floe.config.tabs import TabScanner
 
 MAX_NODES = 200_000  # plain values built from one file (guards against alias bombs)
 MAX_DEPTH = 64
+SHOWN_WIDTH = 200  # characters of the offending line shown with a syntax error
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 EMPTY_FILE = "file is empty: expected a host config (common/flows) or a flow-file document"
 
 
@@ -41,6 +45,7 @@ def read_yaml(text: str | bytes, report: Report) -> Any:
         report.error(too_deep, "", f"YAML nested deeper than {MAX_DEPTH} levels")
         return None
     yaml = YAML(typ="rt")
+    yaml.Scanner = TabScanner  # tabs inside a line load, as in Go's YAML
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -49,7 +54,9 @@ def read_yaml(text: str | bytes, report: Report) -> Any:
         report.error(0, "", "YAML nested too deeply")
         return None
     except Exception as exc:  # ruamel raises many kinds; every one is bad input here
-        report.error(_mark_line(exc), "", "bad YAML: " + _one_line(exc))
+        line, column = _mark(exc)
+        shown = _source_line(text, line)
+        report.error(line, "", _syntax_message(exc, shown, column), column=column, text=shown)
         return None
     for w in caught:
         report.warn(_mark_line(w.message), "", "YAML: " + _one_line(w.message))
@@ -152,18 +159,36 @@ class _Sizes:
 
 
 def _mark_line(exc: object) -> int:
-    """The 1-based line of a ruamel error or warning: where the problem is, but where the token
-    starts for an unterminated quoted string (its context mark; the problem is at end of file)."""
+    return _mark(exc)[0]
+
+
+def _mark(exc: object) -> tuple[int, int]:
+    """The 1-based line and column of a ruamel error or warning ((0, 0) when unknown): where the
+    problem is, but where the token starts for an unterminated quoted string (its context mark;
+    the problem is at end of file)."""
     attrs = ("problem_mark", "context_mark")
     context = getattr(exc, "context", None)
     if isinstance(context, str) and "quoted scalar" in context:
         attrs = ("context_mark", "problem_mark")
     for attr in attrs:
         mark = getattr(exc, attr, None)
-        line = getattr(mark, "line", None)
+        line, column = getattr(mark, "line", None), getattr(mark, "column", None)
         if isinstance(line, int):
-            return line + 1
-    return 0
+            return line + 1, column + 1 if isinstance(column, int) else 0
+    return 0, 0
+
+
+def _source_line(text: str, line: int) -> str:
+    """Line `line` (1-based) of `text` as YAML counts lines, cut at SHOWN_WIDTH; "" past the end."""
+    lines = _LINE_BREAK.split(text, maxsplit=line)
+    return lines[line - 1][:SHOWN_WIDTH] if 0 < line <= len(lines) else ""
+
+
+def _syntax_message(exc: object, line: str, column: int) -> str:
+    """ruamel's message in one line; a tab in the indentation says so plainly."""
+    if "'\\t'" in _one_line(exc) and not line[: max(column - 1, 0)].strip(" \t"):
+        return "bad YAML: a tab in the indentation (YAML indents with spaces)"
+    return "bad YAML: " + _one_line(exc)
 
 
 def _one_line(exc: object) -> str:

@@ -15,10 +15,13 @@ from typing import Any
 from floe.cluster.client import PeerError
 from floe.cluster.peers import Cluster, Peer
 from floe.config import HostConfig
+from floe.config.secrets import in_scope
 from floe.config.sources import SourceFlowFiles
 from floe.hub.broadcast import Broadcaster
 from floe.hub.controls import AuditTrail, StopSwitch
+from floe.hub.credentials import masked_values, task_environ
 from floe.hub.flowfile import FlowFiles
+from floe.hub.ids import RunIds
 from floe.hub.messages import (
     Accept,
     Answer,
@@ -33,10 +36,11 @@ from floe.hub.messages import (
     Trigger,
     Wake,
 )
+from floe.hub.records import Unreadable, listed_run, stored_run
 from floe.hub.runner import RunTasks, workspace_path
 from floe.model import event as ev
 from floe.model import run as rm
-from floe.model.codec import run_doc, run_from_doc
+from floe.model.codec import run_doc
 from floe.model.dispatch import Holder, HostView, place
 from floe.model.dispatch import conflict as conflict_here
 from floe.model.event import Event
@@ -53,17 +57,15 @@ from floe.store.errors import StoreError
 log = logging.getLogger(__name__)
 PERSIST_EVERY = 0.1  # seconds between writes of a busy run's document
 BATCH_SECONDS = 0.005  # the longest the consumer works before it lets other tasks run
-LAGGING_BATCH_SECONDS = 0.001  # the same while a websocket client falls behind: its sender gets more turns
 
 
 class NotDurable(Exception):
-    """A pend was created (and will run) but the store could not make it durable yet."""
+    """A request was carried out (`done`) but the store could not make it durable yet; `run_id`
+    is the run it created, if any (an id that is never handed out again)."""
 
-    def __init__(self, run_id: str, reason: str) -> None:
-        super().__init__(
-            f"the store cannot write ({reason}): run {run_id} was created and will run, "
-            "but a restart of this host now would lose it"
-        )
+    def __init__(self, reason: str, done: str = "", run_id: str = "") -> None:
+        lost = f"{done}, but a restart of this host now would lose it" if done else "nothing was done"
+        super().__init__(f"the store cannot write ({reason}): {lost}")
         self.run_id = run_id
 
 
@@ -89,12 +91,13 @@ class Hub:
         secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.secrets: Mapping[str, str] = dict(secrets or {})  # `${secret:NAME}` values; never logged
-        self.host_env = dict(os.environ)  # what tasks start from: the environment the host started with
-        self.masker = Masker(self.secrets.values())
         self.flow_files: FlowFiles = flow_files or SourceFlowFiles(
             Path(config.common.store_root) / "flow_cache", config.common.git_key
         )
         self.cluster = cluster or Cluster(host.id, "", (), config.common.base_url, "", store)
+        # what tasks start from: the environment the host started with, but its own credentials
+        self.host_env = task_environ(os.environ, config.common, self.cluster.token)
+        self.masker = Masker(masked_values(self.secrets, self.cluster.token, config.common))
         self.host, self.config, self.store, self.clock, self.grace = host, config, store, clock, grace
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.broadcast = Broadcaster()
@@ -106,8 +109,9 @@ class Hub:
         self._cancelling: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._written: dict[str, tuple[RunStatus, float]] = {}  # run -> status and time last written
+        self._held: list[tuple[RunTasks, tuple[rm.Start, ...]]] = []  # starts waiting to be stored
         self._persist_due = False
-        self._counter = 0
+        self.ids = RunIds(store, host.id)
         self.switch = StopSwitch(store, lambda: self.post(Wake()))
         self.audit = AuditTrail(store, host.id, clock)
         self._buckets: dict[str, dict[str, Bucket]] = {}  # flow -> its policies' token buckets
@@ -116,6 +120,11 @@ class Hub:
         self._dispatching = False
         self._again = False
         self._tg: asyncio.TaskGroup | None = None
+
+    def use_config(self, config: HostConfig) -> None:
+        """Run with a reloaded config from now on; its users' password hashes are masked too."""
+        self.config = config
+        self.masker = Masker(masked_values(self.secrets, self.cluster.token, config.common))
 
     # ---- paths -------------------------------------------------------------------------------
     @property
@@ -137,48 +146,65 @@ class Hub:
         trig = flow.trigger(trigger_id)
         if trig is None:
             raise LookupError(f"flow {flow.id} has no trigger {trigger_id}")
-        clean = validate(trig.fields, values)
+        clean = self.masker.mask_value(validate(trig.fields, values))  # a secret typed in is no value
         flow = await self.flow_files.resolve(flow)
         merged = {k: v for k, v in trig.opts.items() if k not in TRIGGER_ONLY_OPTS} | clean
+        await self._promise_id()
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Trigger(flow, trigger_id, merged, reply, by or f"trigger {trigger_id}"))
-        return await self._durable(await reply)
+        run_id = await reply
+        await self._durable(f"run {run_id} was created and will run", run_id)
+        return run_id
 
     async def rerun(self, old: Run, from_node: str = "", by: str = "") -> str:
         """A new run of `old`'s exact snapshot and values (from `from_node` on, when given)."""
+        await self._promise_id()
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.post(Rerun(old, from_node, reply, by))
-        return await self._durable(await reply)
+        run_id = await reply
+        await self._durable(f"run {run_id} was created and will run", run_id)
+        return run_id
 
-    async def _durable(self, run_id: str) -> str:
-        """`run_id` once its pend is stored; NotDurable when the store cannot write now."""
+    async def _promise_id(self) -> None:
+        try:
+            await self.ids.promise()
+        except StoreError as e:
+            raise NotDurable(str(e)) from e
+
+    async def _durable(self, done: str, run_id: str = "") -> None:
+        """Return once what a request did is stored (the consumer has enqueued all of it before
+        the request's reply resumes it); NotDurable when the store cannot write now."""
         try:
             await self.store.flush()
         except StoreError as e:
-            raise NotDurable(run_id, str(e)) from e
-        return run_id
+            raise NotDurable(str(e), done, run_id) from e
 
     async def answer(self, run_id: str, node_id: str, values: Mapping[str, Any], by: str = "") -> None:
+        """Answer a waiting data task; returns once the answer and what it caused are stored."""
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.post(Answer(run_id, node_id, values, reply, by))
         await reply
+        await self._durable(f"the answer to {node_id} of run {run_id} was taken")
 
     async def cancel(self, run_id: str, reason: str = "cancelled by user", by: str = "") -> None:
+        """Cancel a run; returns once the cancel is stored (a restart then ends the run cancelled)."""
         reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.post(Cancel(run_id, reason, reply, by))
         await reply
+        await self._durable(f"run {run_id} is being cancelled")
 
-    async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run]:
+    async def archive(self, flow_id: str, limit: int, before: float | None) -> list[Run | Unreadable]:
+        """A page of the flow's archive; a run whose record cannot be read is in it as Unreadable."""
         docs = await self.store.list_runs(phase="archive", flow=flow_id, limit=limit, before=before)
-        return [run_from_doc(d) for d in docs]
+        return [listed_run(d) for d in docs]
 
     async def lookup(self, run_id: str) -> tuple[Run | None, bool]:
         """The run as this host knows it, and whether it was handed to another host (then the run
         is as last known here, and its `exec_host` is where it went)."""
         if run_id in self.runs:
             return self.runs[run_id], False
-        doc = await self.store.get_run(run_id)
-        return (run_from_doc(doc), doc["phase"] == "moved") if doc else (None, False)
+        doc = await self.store.get_run(run_id)  # DamagedRecord when it cannot be read
+        return (stored_run(doc), doc["phase"] == "moved") if doc else (None, False)
 
     async def find(self, run_id: str) -> Run | None:
         """A run this host holds or has archived (not one it handed to another host)."""
@@ -187,7 +213,8 @@ class Hub:
 
     async def moved(self, flow_id: str | None = None) -> list[Run]:
         """Runs this host adopted and handed to another host, as last known here."""
-        return [run_from_doc(d) for d in await self.store.list_runs(phase="moved", flow=flow_id)]
+        listed = [listed_run(d) for d in await self.store.list_runs(phase="moved", flow=flow_id)]
+        return [r for r in listed if isinstance(r, Run)]
 
     async def accept(self, run: Run) -> str:
         """A peer hands us a pend (idempotent by run id): "" once it runs here, else why not."""
@@ -227,14 +254,16 @@ class Hub:
             try:
                 while True:
                     self._handle(await self.queue.get())
-                    turn = LAGGING_BATCH_SECONDS if self.broadcast.lagging() else BATCH_SECONDS
-                    deadline = time.monotonic() + turn
+                    deadline = time.monotonic() + BATCH_SECONDS  # never paced by its readers
                     while not self.queue.empty() and time.monotonic() < deadline:
                         self._handle(self.queue.get_nowait())
                     self._persist()
+                    self._release_held()
                     if not self.queue.empty():
                         await asyncio.sleep(0)  # a flood of output lines never starves the API
             finally:
+                with contextlib.suppress(StoreError):  # a store closed first keeps the block's end
+                    self.ids.stopping()
                 for tasks in self._runners.values():
                     if tasks.task:
                         tasks.task.cancel()
@@ -259,13 +288,15 @@ class Hub:
                 if (run := self.runs.get(run_id)) is not None and run_id not in self._cancelling:
                     self._apply(rm.node_done(run, node_id, status, opts, error, now, artifacts))
             case Trigger(flow, trigger, values, reply, by):
+                self.ids.arrived()
                 self._admit(flow, trigger, values, now)
-                step = rm.new_pend(self._next_id(), flow, trigger, values, now)
+                step = rm.new_pend(self.ids.take(), flow, trigger, values, now)
                 self._new(step, self.audit.record(by, "trigger", flow.id, step.run.run_id, trigger))
                 reply.set_result(step.run.run_id)
             case Rerun(old, from_node, rerun_reply, by):
+                self.ids.arrived()
                 self._admit(old.flow, old.trigger, old.values, now)
-                step = rm.rerun(old, self._next_id(), from_node, now)
+                step = rm.rerun(old, self.ids.take(), from_node, now)
                 detail = f"re-run of {old.run_id}" + (f" from {from_node}" if from_node else "")
                 self._new(step, self.audit.record(by, "rerun", old.flow.id, step.run.run_id, detail))
                 rerun_reply.set_result(step.run.run_id)
@@ -273,17 +304,20 @@ class Hub:
                 run = self.runs.get(run_id)
                 if run is None or run.status is RunStatus.PENDING or run_id in self._cancelling:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
-                step = rm.answer(run, node_id, values, now, by)
+                step = rm.answer(run, node_id, values, now, by, self.masker.mask_value)
                 entry = self.audit.record(
                     by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
                 )
-                self._apply(replace(step, run=rm.audited(step.run, entry)))
+                self._written.pop(run_id, None)  # its document is written in this turn
+                self._apply(replace(step, run=rm.audited(step.run, entry)), hold=True)
                 answer_reply.set_result(None)
             case Cancel(run_id, reason, cancel_reply, by):
                 if (run := self.runs.get(run_id)) is not None:
                     self.runs[run_id] = rm.audited(
                         run, self.audit.record(by, "cancel", run.flow.id, run_id, reason)
                     )
+                    self._dirty.add(run_id)  # a restart before it stops ends it cancelled
+                    self._written.pop(run_id, None)
                 self._cancel(run_id, reason, now)
                 cancel_reply.set_result(None)
             case Stopped(run_id, reason):
@@ -303,11 +337,6 @@ class Hub:
         """Keep a new pend (with its first audit entry) and dispatch it at once."""
         self._apply(replace(step, run=rm.audited(step.run, entry)))
         self._dispatch()
-
-    def _next_id(self) -> str:
-        self._counter += 1
-        self.store.put_kv(f"counter/{self.host.id}", self._counter)
-        return f"{self.host.id}-{self._counter}"
 
     def _admit(self, flow: Flow, trigger: str, values: Mapping[str, Any], now: float) -> None:
         """Raise Rejected unless the flow's admission policies let this trigger create a pend."""
@@ -330,8 +359,9 @@ class Hub:
             self._cancelling[run_id] = reason
             tasks.task.cancel()
 
-    def _apply(self, step: Step) -> None:
-        """Make a transition real: keep the run, publish its events, start its nodes."""
+    def _apply(self, step: Step, *, hold: bool = False) -> None:
+        """Make a transition real: keep the run, publish its events, start its nodes (with `hold`,
+        once the transition is stored: see `_start_stored`)."""
         run = step.run
         self._dirty.add(run.run_id)
         docs = [e.to_json() for e in step.events]
@@ -345,9 +375,37 @@ class Hub:
             self._publish(doc)
         self.runs[run.run_id] = run
         tasks = self._runners.get(run.run_id)
+        if tasks is None or not step.starts:
+            return
+        if hold:
+            self._held.append((tasks, step.starts))
+            return
         for start in step.starts:
-            if tasks is not None:
-                tasks.start(start)
+            tasks.start(start)
+
+    def _release_held(self) -> None:
+        if self._held:
+            held, self._held = self._held, []
+            self._spawn(self._start_stored(held))
+
+    async def _start_stored(self, held: list[tuple[RunTasks, tuple[rm.Start, ...]]]) -> None:
+        """Start the nodes of an activation or an answer once the store has them as started. Were
+        they started first, a restart could find the run still pending or its gate still waiting
+        (its activation or answer lost with the process) and start them again. While the store
+        cannot write they wait, as nothing they do could be recorded."""
+        told = False
+        while True:
+            try:
+                await self.store.flush()
+                break
+            except StoreError as e:
+                if not told:
+                    told = True
+                    log.error("nodes of %d runs wait for the store to write: %s", len(held), e)
+        for tasks, starts in held:
+            if self._runners.get(tasks.run_id) is tasks and tasks.run_id not in self._cancelling:
+                for start in starts:
+                    tasks.start(start)
 
     def _publish(self, doc: dict[str, Any]) -> None:
         self.broadcast.publish(doc)
@@ -556,7 +614,7 @@ class Hub:
 
     def _activate(self, run: Run, *, fresh: bool = True) -> None:
         self._start_runner(run, fresh=fresh)
-        self._apply(rm.activate(run, self.host.id, self.clock()))
+        self._apply(rm.activate(run, self.host.id, self.clock()), hold=True)
 
     def _start_runner(self, run: Run, *, fresh: bool) -> None:
         assert self._tg is not None
@@ -570,7 +628,7 @@ class Hub:
             store_root=Path(self.config.common.store_root),
             git_key=self.config.common.git_key,
             grace=self.grace,
-            secrets=self.secrets,
+            secrets=in_scope(self.secrets, self.config.common.secrets, run.flow.id),
             masker=self.masker,
             host_env=self.host_env,
         )
@@ -588,16 +646,14 @@ class Hub:
     # ---- restart -----------------------------------------------------------------------------
     async def _recover(self) -> None:
         """Load the pending and active runs of this host and resolve every interrupted one."""
-        self._counter = int(await self.store.get_kv(f"counter/{self.host.id}") or 0)
+        await self.ids.load()
         await self.switch.load()
         await self.audit.load()
         now = self.clock()
-        for doc in reversed(await self.store.list_runs(phase="pending")):
-            run = run_from_doc(doc)
+        for run in reversed(self._readable(await self.store.list_runs(phase="pending"))):
             self.runs[run.run_id] = run
         active: list[Run] = []
-        for doc in await self.store.list_runs(phase="active"):
-            run = run_from_doc(doc)
+        for run in self._readable(await self.store.list_runs(phase="active")):
             if run.exec_host != self.host.id:
                 continue
             later = await self.store.events(run.run_id, run.seq)  # a busy run's document lags its events
@@ -614,6 +670,17 @@ class Hub:
         self._dispatch()
         self._persist()
         await self.store.flush()
+        self._release_held()
+
+    def _readable(self, docs: list[dict[str, Any]]) -> list[Run]:
+        """The runs of stored documents; one that cannot be read is left as it is, with an error."""
+        runs = []
+        for run in map(listed_run, docs):
+            if isinstance(run, Unreadable):
+                log.error("%s: it is left as it is in the store, neither resumed nor ended", run.error)
+            else:
+                runs.append(run)
+        return runs
 
     async def _kill_leftovers(self, runs: list[Run]) -> dict[str, list[leftovers.Leftover]]:
         """Kill what the interrupted tasks of `runs` left running when the host died; by run."""

@@ -15,7 +15,7 @@ from floe.hub.messages import Lines, Message, NodeDone
 from floe.model.flow import Flow
 from floe.model.ids import valid_id, valid_run_id
 from floe.model.mask import LineMasker, Masker
-from floe.model.run import Start
+from floe.model.run import REASON, Start
 from floe.nodes.artifacts import artifact_dir, collect
 from floe.nodes.base import NodeContext, NodeError
 from floe.nodes.registry import TASK_TYPES
@@ -146,7 +146,7 @@ class RunTasks:
                 outcome = await (foreach(start, ctx, execute) if start.each else execute(ctx))
         except TimeoutError:
             emit(f"timed out after {node.timeout:g}s")
-            await done(TIMED_OUT, {"reason": f"timed out after {node.timeout:g}s"})
+            await done(TIMED_OUT, {REASON: f"timed out after {node.timeout:g}s"})
         except NodeError as e:
             emit(str(e))
             await done(1, {}, mask(str(e)))

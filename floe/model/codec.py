@@ -81,6 +81,15 @@ def flow_doc(f: Flow) -> dict[str, Any]:
     }
 
 
+def flow_content(f: Flow) -> dict[str, Any]:
+    """A flow's document without where it was read from (file and lines), so that the copies two
+    hosts loaded of one flow compare equal."""
+    doc = {k: v for k, v in flow_doc(f).items() if k not in ("source", "line")}
+    for key in ("triggers", "tasks"):
+        doc[key] = [{k: v for k, v in n.items() if k != "line"} for n in doc[key]]
+    return doc
+
+
 def policy_doc(p: Policy) -> dict[str, Any]:
     return {
         "name": p.name,

@@ -81,6 +81,7 @@ class Masker:
         heads = "|".join(re.escape(h) for h in sorted(self._by_head))
         # every place where a pattern may start (a lookahead, so overlapping places are all found)
         self._heads = re.compile(f"(?=({heads}))") if heads else None
+        self._any_head = re.compile(heads) if heads else None  # a cheap first look (no lookahead)
         words = "|".join(re.escape(s) for s in sorted(short, key=len, reverse=True))
         self._short = re.compile(rf"(?<!\w)(?:{words})(?!\w)") if short else None
 
@@ -121,7 +122,7 @@ class Masker:
         beginning of a pattern at its end, noting in `pending` each (pattern, characters still due)
         that the next line may complete with 3 characters or fewer."""
         n = len(text)
-        if self._heads is not None:
+        if self._heads is not None and self._any_head is not None and self._any_head.search(text):
             for m in self._heads.finditer(text):
                 i = m.start()
                 for p in self._by_head[m.group(1)]:

@@ -139,6 +139,17 @@ def expand_command_vars(text: str, env: Mapping[str, str]) -> str:
     return _substitute(text, env.get(WS_VAR, ""), env)
 
 
+def expand_arg(word: str, env: Mapping[str, str]) -> str:
+    """An exec argument as floe expands it: a word with exactly one `=` (`K=./v`, `--out=.`) has
+    its value expanded, any other word is expanded whole; the path rules of `expand_value` (`.`,
+    `./x`, `{{ws}}`: the workspace, whatever `sub-dir` is), then `$VAR` from the task's own
+    environment."""
+    parts = word.split("=")
+    if len(parts) == 2:
+        return f"{parts[0]}={expand_command_vars(_ws_form(parts[1]), env)}"
+    return expand_command_vars(_ws_form(word), env)
+
+
 def _scalar(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

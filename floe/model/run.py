@@ -8,9 +8,10 @@ goodness), when a bad or error event has no listener (bad), or when nothing is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from signal import Signals
 from typing import Any
 
 from floe.model import event as ev
@@ -21,6 +22,9 @@ from floe.model.gate import approves
 from floe.model.graph import downstream, listeners
 from floe.model.prepare import Prepared, context, prepare, should_run
 from floe.model.template import TemplateError
+
+# a result opt: why a task failed when its exit status alone does not say (a timeout, git's message)
+REASON = "reason"
 
 
 class RunStatus(StrEnum):
@@ -185,7 +189,7 @@ def activate(run: Run, host: str, now: float) -> Step:
     b.emit(ev.SYS_STATE, source=run.trigger, opts={"action": "activate", "exec_host": host})
     first = run.flow.node(run.from_node) if run.from_node else None
     if first is not None:
-        _start(b, first, run.node(first.id).inputs, good=True)
+        _start(b, first, run.node(first.id).inputs)
     else:
         _route(b, b.emit(ev.TRIGGER_GOOD, source=run.trigger, opts=dict(run.values)))
     _settle(b)
@@ -250,6 +254,29 @@ def result_tag(node: Node, status: int, error: str) -> tuple[str, bool]:
     return ev.task_tag(node.id, "good" if good else "bad"), good
 
 
+def cause(status: int, opts: Mapping[str, Any], error: str = "") -> str:
+    """Why a task failed, in a user's words: its error, its stated reason, or its exit status
+    (with the signal's name when 128+N says it was killed by signal N)."""
+    if error:
+        return error
+    said = opts.get(REASON)
+    if isinstance(said, str) and said:
+        return said
+    if 128 < status < 128 + 65:
+        try:
+            return f"exit status {status} ({Signals(status - 128).name})"
+        except ValueError:
+            pass
+    return f"exit status {status}"
+
+
+def failure(e: Event) -> str:
+    """A run's reason for ending bad on a task's failed result: `<node> failed: <cause>`."""
+    status = e.opts.get("exit_status")
+    why = cause(status if isinstance(status, int) else 1, e.opts, str(e.opts.get("error", "")))
+    return f"{e.source} failed: {why}"
+
+
 def node_done(
     run: Run,
     node_id: str,
@@ -267,12 +294,13 @@ def node_done(
     if node is None or run.status.ended or nr.status is not NodeStatus.RUNNING:
         return b.step()  # a late result of a cancelled or ended run
     tag, good = result_tag(node, status, error)
+    why = "" if good else cause(status, opts, error)
     if not good and nr.attempts <= node.retries:
         delay = min(node.backoff * (2 ** (nr.attempts - 1)), 300.0)
         tried = {
             "attempt": nr.attempts,
             "exit_status": status,
-            "reason": error or tag,
+            "reason": why,
             "started": nr.started,
             "stopped": now,
         }
@@ -280,11 +308,11 @@ def node_done(
             node_id,
             attempts=nr.attempts + 1,
             exit_status=status,
-            reason=error,
+            reason=why,
             started=now + delay,
             tries=(*nr.tries, tried),
         )
-        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": error})
+        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"retry": nr.attempts + 1, "delay": delay, "reason": why})
         try:
             ready = prepare(b.run, node, nr.inputs)
         except TemplateError as e:
@@ -298,7 +326,7 @@ def node_done(
         result=result,
         exit_status=status,
         stopped=now,
-        reason=error,
+        reason=why or error,
         outputs=dict(opts),
         artifacts=tuple(dict(a) for a in artifacts),
     )
@@ -310,10 +338,18 @@ def node_done(
     return b.step()
 
 
-def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float, by: str = "") -> Step:
+def answer(
+    run: Run,
+    node_id: str,
+    values: Mapping[str, Any],
+    now: float,
+    by: str = "",
+    mask: Callable[[Any], Any] = lambda v: v,
+) -> Step:
     """Values posted to a waiting data task by user `by`; complete it once every needed field has
     a value. The gate's outputs then hold the answer and `answered_by`; a gate with `decide` takes
-    its bad branch (`task.<id>.bad`) when the answer does not approve.
+    its bad branch (`task.<id>.bad`) when the answer does not approve. `mask` is applied to the
+    values once they are valid (the host masks secrets in them).
 
     Raises FormError for a bad value (or an answer that changes nothing) and LookupError when the
     node is not waiting.
@@ -330,10 +366,10 @@ def answer(run: Run, node_id: str, values: Mapping[str, Any], now: float, by: st
     b = _Builder(run, now)
     still = missing(node.fields, merged, gate=True)
     if still:
-        b.set_node(node_id, values=merged)
+        b.set_node(node_id, values=mask(merged))
         b.emit(ev.SYS_DATA_REQUIRED, node_id, opts={"missing": still})
         return b.step()
-    final = validate(node.fields, merged)
+    final = mask(validate(node.fields, merged))
     good = approves(node, final)
     outputs = {**final, "answered_by": by}
     reason = "" if good else f"{node.name or node_id} rejected by {by or 'an unknown user'}"
@@ -374,8 +410,12 @@ def log_lines(run: Run, node_id: str, lines: Sequence[str], now: float) -> Step:
 
 
 def recover(run: Run, now: float) -> Step:
-    """Resolve a run found active after a restart: a run waiting only on data gates keeps waiting;
-    one whose task was interrupted ends bad with the reason (tasks are never silently re-run)."""
+    """Resolve a run found active after a restart: one whose cancel was asked for (its audit says
+    so) ends cancelled; a run waiting only on data gates keeps waiting; one whose task was
+    interrupted ends bad with the reason (tasks are never silently re-run)."""
+    asked = next((e for e in reversed(run.audit) if e.get("action") == "cancel"), None)
+    if asked is not None:
+        return cancel(run, str(asked.get("detail") or "cancelled"), now)
     interrupted = [n.id for n in run.nodes.values() if n.status is NodeStatus.RUNNING]
     if not interrupted:
         b = _Builder(run, now)
@@ -396,7 +436,7 @@ def _route(b: _Builder, e: Event) -> None:
                 _merge(b, m, replace(e, tag=good_tag))
     if not nodes:
         if not e.good:
-            b.end(RunStatus.BAD, f"{e.tag} had no listener")
+            b.end(RunStatus.BAD, failure(e))
         return
     inputs = {**b.run.values, **e.opts}  # data: the run's values, then what the event carries
     for node in nodes:
@@ -405,7 +445,7 @@ def _route(b: _Builder, e: Event) -> None:
         if node.cls is NodeClass.MERGE:
             _merge(b, node, e)
         else:
-            _start(b, node, inputs, e.good, e.tag)
+            _start(b, node, inputs, e)
 
 
 def _start_of(
@@ -443,13 +483,15 @@ def _broken(b: _Builder, node: Node, inputs: Mapping[str, Any], reason: str) -> 
     _route(b, b.emit(tag, node.id, good, {"error": reason}))
 
 
-def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: str = "") -> None:
-    """A task reached by an event: skip it (`when`), end the run, open a data gate, or start it."""
+def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], e: Event | None = None) -> None:
+    """A task reached by an event (none: a partial re-run's first node): skip it (`when`), end
+    the run, open a data gate, or start the task."""
+    good = e is None or e.good
     if node.when and b.run.node(node.id).status is not NodeStatus.RUNNING:
         try:
             go = should_run(node, context(b.run, inputs))
-        except TemplateError as e:
-            _broken(b, node, inputs, str(e))
+        except TemplateError as err:
+            _broken(b, node, inputs, str(err))
             return
         if not go:
             _skip(b, node, inputs)
@@ -462,7 +504,7 @@ def _start(b: _Builder, node: Node, inputs: Mapping[str, Any], good: bool, tag: 
             started=b.now,
             stopped=b.now,
         )
-        b.end(RunStatus.GOOD if good else RunStatus.BAD, "" if good else f"ended by {tag}")
+        b.end(RunStatus.GOOD if good else RunStatus.BAD, "" if e is None or good else failure(e))
     elif node.type == "data":
         b.set_node(node.id, status=NodeStatus.WAITING, started=b.now, inputs=inputs, values={})
         b.emit(ev.SYS_DATA_REQUIRED, node.id, opts={"missing": missing(node.fields, {}, gate=True)})

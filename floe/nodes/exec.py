@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from floe.model.opts import OptError, expand_command_vars, opt_str, opt_str_list
+from floe.model.opts import OptError, expand_arg, expand_command_vars, opt_str, opt_str_list
 from floe.nodes import paths, proc
 from floe.nodes.base import NodeContext, NodeError, Outcome
 from floe.nodes.outputs import OUTPUT_VAR, output_file
@@ -16,9 +16,11 @@ from floe.nodes.outputs import OUTPUT_VAR, output_file
 def command(opts: Mapping[str, Any], env: Mapping[str, str]) -> tuple[list[str], str]:
     """The argv of an exec task, and the line that shows it in the log.
 
-    `cmd` is split like a shell would and each word and arg is expanded against `env`; the log
-    line shows the words before `$VAR` expansion, so variable values (maybe secrets) stay out of
-    it. `shell` runs as `bash -c` with the args appended, where only `{{ws}}` is replaced.
+    `cmd` is split like a shell would, then the program gets `{{ws}}` and `$VAR` expanded against
+    `env`, and every other word and arg also floe's path rules (`.`, `./x`, `K=./v` name the
+    workspace: `expand_arg`); the log line shows the words before expansion, so variable values
+    (maybe secrets) stay out of it. `shell` runs as `bash -c` with the args appended, where only
+    `{{ws}}` is replaced: the script is bash's to read, paths and variables included.
 
     Error handling: OptError when neither `cmd` nor `shell` is set or `cmd` has unbalanced quotes.
     """
@@ -32,7 +34,8 @@ def command(opts: Mapping[str, Any], env: Mapping[str, str]) -> tuple[list[str],
         if not words:
             raise OptError("opt cmd is empty")
         words += args
-        return [expand_command_vars(w, env) for w in words], shlex.join(words)
+        argv = [expand_command_vars(words[0], env), *(expand_arg(w, env) for w in words[1:])]
+        return argv, shlex.join(words)
     shell = opt_str(opts, "shell")
     if not shell:
         raise OptError("exec needs opt cmd or shell")

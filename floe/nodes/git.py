@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from floe.config.sources import git_cause
 from floe.model.opts import OptError, opt_str
+from floe.model.run import REASON
 from floe.nodes import paths, proc
 from floe.nodes.base import NodeContext, NodeError, Outcome
 
@@ -44,17 +46,27 @@ class Git:
 
     ctx: NodeContext
     env: Mapping[str, str]
+    said: list[str] = field(default_factory=list)  # the last command: its words, then its output
 
     async def run(self, args: Sequence[str], cwd: Path) -> int:
+        """Run one git command; all its output (stdout and stderr) goes to the node's log."""
         argv = ["git", *args]
         self.ctx.log("$ " + redact(shlex.join(argv)))
-        return await proc.run(
-            argv,
-            cwd=cwd,
-            env=self.env,
-            on_line=lambda s: self.ctx.log(redact(s.rstrip())),
-            grace=self.ctx.grace,
-        )
+        words = zip(args, ("", *args), strict=False)  # each word with the one before it
+        self.said[:] = [next((a for a, before in words if a[:1] != "-" and before != "-c"), "")]
+
+        def line(text: str) -> None:
+            text = redact(text.rstrip())
+            self.said.append(text)
+            self.ctx.log(text)
+
+        return await proc.run(argv, cwd=cwd, env=self.env, on_line=line, grace=self.ctx.grace)
+
+    def failed(self, status: int) -> Outcome:
+        """The outcome of the command that just failed: its status, and as the reason git's first
+        meaningful line (`git clone: fatal: ...`)."""
+        command, output = self.said[0], self.said[1:]
+        return Outcome(status, {REASON: f"git {command}: {git_cause(output) or f'exit status {status}'}"})
 
     async def head(self, repo: Path) -> str:
         out: list[str] = []
@@ -136,7 +148,7 @@ async def checkout(ctx: NodeContext) -> Outcome:
         clone = ["clone", "--progress", "--depth", "1", f"--branch={branch}", "--", url, str(target)]
         status = await git.run(clone, target.parent)
     if status:
-        return Outcome(status)
+        return git.failed(status)
     head = await git.head(target)
     ctx.log(f"checked out {head}")
     return Outcome(0, {"checked-out-hash": head})
@@ -162,7 +174,7 @@ async def merge(ctx: NodeContext) -> Outcome:
     )
     for args, cwd in steps:
         if status := await git.run(args, cwd):
-            return Outcome(status)
+            return git.failed(status)
     head = await git.head(target)
     ctx.log(f"merged {from_branch} into {branch} at {head}")
     return Outcome(0, {"merged-hash": head})

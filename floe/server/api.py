@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 from typing import Any
 
@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from floe.config.errors import FlowFileError
-from floe.hub.hub import NotDurable
 from floe.model.flow import Flow
 from floe.model.form import FormError
 from floe.model.gate import may_answer
 from floe.model.policy import Rejected
 from floe.model.run import Run
+from floe.server import jsonbody
 from floe.server.auth import COOKIE, Sessions, same
 from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
 from floe.server.context import Context
@@ -24,6 +24,8 @@ from floe.server.errors import ApiError
 from floe.server.passwords import DUMMY_HASH, check_password
 from floe.server.views import flow_detail, flow_summary
 from floe.triggers.status import status_for
+
+log = logging.getLogger(__name__)
 
 
 def who(request: Request) -> str:
@@ -38,10 +40,7 @@ def ctx(request: Request) -> Context:
 
 
 async def body(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"body is not valid JSON: {e}") from e
+    data = jsonbody.parse(await request.body() or b"{}")
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data
@@ -65,11 +64,21 @@ async def login(request: Request) -> Response:
     user, password = data.get("user", data.get("User")), data.get("password", data.get("Password"))
     if not isinstance(user, str) or not isinstance(password, str):
         raise ApiError(400, "user and password are required strings")
+    address, now = request.client.host if request.client else "?", time.monotonic()
+    name = user[:64]  # as long as a user name can be: what is throttled, logged and audited
+    wait = c.logins.retry_after(name, address, now)
+    if wait:
+        message = f"too many failed logins: try again in {wait} s"
+        raise ApiError(429, message, headers={"Retry-After": str(wait)})
     role = await _check_login(c, user, password)
     if role is None:
+        blocked = c.logins.failed(name, address, now)
+        log.warning("failed login as %r from %s%s", name, address, ": throttled" if blocked else "")
+        c.hub.audit.record(name, "login-failed", detail=f"from {address}")  # never the password
         raise ApiError(401, "user or password is wrong")
-    token = await c.sessions.create(user, role)
+    c.logins.succeeded(name)
     c.hub.audit.record(user, "login")
+    token = await c.sessions.create(user)  # stored with the audit entry before the answer
     resp = JSONResponse({"user": user, "role": role})
     resp.set_cookie(
         COOKIE,
@@ -249,8 +258,6 @@ async def push_data(request: Request) -> Response:
         raise ApiError(422, str(e)) from e
     except Rejected as e:
         raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
-    except NotDurable as e:
-        raise ApiError(503, str(e), run_id=e.run_id) from e
     return JSONResponse({"run_id": new_id}, status_code=202)
 
 
@@ -320,8 +327,6 @@ async def rerun_here(c: Context, old: Run, from_node: str, by: str) -> dict[str,
         raise ApiError(400, str(e).strip("'\""), field="from") from e
     except Rejected as e:
         raise ApiError(e.rejection.status, str(e), policy=e.rejection.policy) from e
-    except NotDurable as e:
-        raise ApiError(503, str(e), run_id=e.run_id) from e
     return {"run_id": new_id, "rerun_of": old.run_id, "from": from_node}
 
 

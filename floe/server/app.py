@@ -7,11 +7,21 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
+from floe.hub.hub import NotDurable
 from floe.server import api, metrics, openapi, p2p, pages, posted, reload, webhooks, ws
 from floe.server.auth import AuthMiddleware
 from floe.server.context import Context
-from floe.server.errors import ApiError, on_api_error, on_crash, on_http_error
+from floe.server.errors import (
+    ApiError,
+    on_api_error,
+    on_crash,
+    on_http_error,
+    on_not_durable,
+    on_store_error,
+)
+from floe.server.guard import EdgeGuard
 from floe.server.ids import check_path_ids
+from floe.store.errors import StoreError
 
 
 def api_routes() -> list[BaseRoute]:
@@ -59,15 +69,22 @@ def build_app(context: Context) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(EdgeGuard, common=lambda: context.hub.config.common, base=base),
             Middleware(
                 AuthMiddleware,
                 admin_token=context.admin_token,
                 sessions=context.sessions,
                 public=public,
                 base=base,
-            )
+            ),
         ],
-        exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash},
+        exception_handlers={
+            ApiError: on_api_error,
+            NotDurable: on_not_durable,
+            StoreError: on_store_error,
+            HTTPException: on_http_error,
+            Exception: on_crash,
+        },
     )
     app.state.floe = context
     app.state.metrics = metrics.Metrics(context.hub)

@@ -1,5 +1,6 @@
 """Authentication: the admin token (`X-Floe-Auth`) or a `floe-sesh` session cookie, on every route
-but login, health and static assets. Sessions are kept in the store so they survive a restart."""
+but login, health and static assets. Sessions are kept in the store so they survive a restart; a
+session names its user, whose role is looked up in the running config on every request."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from floe.config.users import User
 from floe.server.roles import allows, needed
 from floe.store.base import RunStore
 
@@ -38,15 +40,27 @@ def _key(token: str) -> str:
     return "session/" + hashlib.sha256(token.encode()).hexdigest()  # never store the token itself
 
 
+def role_of(users: Iterable[User], name: str) -> str | None:
+    """The role of user `name` now: admin for the admin token's user, a configured user's role, or
+    None for a user the config does not have (any more)."""
+    if name == "admin":
+        return "admin"
+    return next((u.role for u in users if u.name == name), None)
+
+
 class Sessions:
-    """Login sessions: random tokens whose hashes live in the store with an expiry."""
+    """Login sessions: random tokens whose hashes live in the store with the user and an expiry.
+    `users` gives the configured users as they are now (after any reload): a session's role is
+    looked up there on each request, and the session of a user no longer there ends at once."""
 
-    def __init__(self, store: RunStore, clock: Callable[[], float] = time.time) -> None:
-        self.store, self.clock = store, clock
+    def __init__(
+        self, store: RunStore, users: Callable[[], Iterable[User]], clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store, self.users, self.clock = store, users, clock
 
-    async def create(self, user: str, role: str) -> str:
+    async def create(self, user: str) -> str:
         token = secrets.token_urlsafe(32)
-        self.store.put_kv(_key(token), {"user": user, "role": role, "expires": self.clock() + SESSION_TTL})
+        self.store.put_kv(_key(token), {"user": user, "expires": self.clock() + SESSION_TTL})
         await self.store.flush()
         return token
 
@@ -54,7 +68,11 @@ class Sessions:
         doc = await self.store.get_kv(_key(token))
         if not doc or doc.get("expires", 0) < self.clock():
             return None
-        return Principal(doc["user"], doc.get("role", "admin"))
+        role = role_of(self.users(), doc["user"])
+        if role is None:
+            await self.end(token)  # the user was removed: the session dies with it
+            return None
+        return Principal(doc["user"], role)
 
     async def end(self, token: str) -> None:
         self.store.put_kv(_key(token), None)

@@ -9,8 +9,9 @@ from typing import Any
 from floe.cluster.client import PeerError
 from floe.cluster.peers import Peer
 from floe.hub.hub import Hub
+from floe.hub.records import Unreadable
 from floe.model.run import Run, RunStatus
-from floe.server.views import run_detail, run_summary
+from floe.server.views import run_detail, run_summary, unreadable_summary
 
 GATHER_TIMEOUT = 2.0
 
@@ -22,7 +23,7 @@ async def local_runs(hub: Hub, flow_id: str, limit: int, before: float | None) -
     return {
         "pending": [run_summary(r) for r in held if r.status is RunStatus.PENDING],
         "active": [run_summary(r) for r in held if r.status is not RunStatus.PENDING],
-        "archive": [run_summary(r) for r in archive],
+        "archive": [unreadable_summary(r) if isinstance(r, Unreadable) else run_summary(r) for r in archive],
     }
 
 
@@ -87,6 +88,6 @@ async def locate(hub: Hub, run_id: str) -> Located:
 async def peer_call(peer: Peer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """A forwarded request; an unreachable peer is a 502 with the reason."""
     try:
-        return await peer.client.call(method, path, body, ok=(200, 202, 400, 404, 409))
+        return await peer.client.call(method, path, body, ok=(200, 202, 400, 404, 409, 503))
     except PeerError as e:
         return 502, {"error": f"exec host {peer.id} unreachable: {e}"}

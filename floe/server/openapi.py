@@ -129,7 +129,18 @@ SCHEMAS: dict[str, S] = {
             "warnings": arr(STR),
         }
     ),
-    "RunSummary": obj(_RUN_SUMMARY),
+    "RunSummary": obj(
+        {
+            **_RUN_SUMMARY,
+            "status": {
+                "type": "string",
+                "enum": [*RUN_STATUS, "unreadable"],
+                "description": "unreadable: the run's stored record cannot be read (see error)",
+            },
+            "error": {**STR, "description": "why the run's stored record cannot be read"},
+        },
+        list(_RUN_SUMMARY),
+    ),
     "RunList": obj(
         {
             "pending": arr(ref("RunSummary")),
@@ -184,7 +195,7 @@ SCHEMAS: dict[str, S] = {
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),
-            "posted_document": {"type": "string", "description": "the flow document a posted run ran"},
+            "posted_document": {"type": "string", "description": "a posted run's flow document (else empty)"},
         }
     ),
     "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),
@@ -282,10 +293,12 @@ def _err(*codes: int) -> dict[str, S]:
         400: "bad request (`field` names the bad input)",
         401: "not authenticated",
         404: "not found",
-        403: "the user's role may not do this",
+        403: "the user's role may not do this, or a browser sent it from another origin",
         409: "conflict with the run's state",
-        413: "body too large",
+        413: "body larger than common.max-body (webhooks, host-to-host: 25 MiB)",
+        415: "a body that is not Content-Type: application/json",
         422: "the payload cannot start a run",
+        429: "too many failed logins: wait Retry-After seconds",
     }
     return {str(c): _json("Error", text[c]) for c in codes}
 
@@ -329,8 +342,11 @@ def spec(base: str) -> S:
             _q("tags", STR, "comma-separated tags: only events with one of them"),
         ],
     )
+    ws["responses"].update(_err(403))
+    ws["responses"]["404"] = _json("Error", "a plain GET: not a websocket upgrade")
     ws["description"] = (
-        "Unauthenticated clients are closed with code 4401; clients that stop reading with 1013."
+        "Unauthenticated clients are closed with code 4401; clients that fall a whole queue behind "
+        "with 4408 (too slow: reconnect and reload); a handshake from another origin is refused with 403."
     )
     paths: dict[str, S] = {
         "/healthz": {"get": _op("Host health", {"200": _json("Health", "this host")}, auth=False)},
@@ -339,7 +355,14 @@ def spec(base: str) -> S:
         f"{base}/login": {
             "post": _op(
                 "Log in; sets the floe-sesh cookie",
-                {"200": _json("Principal", "logged in"), **_err(400)},
+                {
+                    "200": _json("Principal", "logged in"),
+                    **_err(400, 401),
+                    "429": {
+                        **_err(429)["429"],
+                        "headers": {"Retry-After": {"schema": INT, "description": "seconds to wait"}},
+                    },
+                },
                 body="Login",
                 auth=False,
             )
@@ -437,11 +460,17 @@ def spec(base: str) -> S:
         },
         f"{base}/p2p/{{path}}": {
             "get": {
-                **_op("Host-to-host calls (admin token only): not for clients", {"200": _json_any()}),
+                **_op(
+                    "Host-to-host calls (admin token only): not for clients",
+                    {"200": _json_any(), **_err(400, 403, 404, 409)},
+                ),
                 "x-internal": True,
             },
             "post": {
-                **_op("Host-to-host calls (admin token only): not for clients", {"200": _json_any()}),
+                **_op(
+                    "Host-to-host calls (admin token only): not for clients",
+                    {"200": _json_any(), **_err(400, 403, 404, 409)},
+                ),
                 "x-internal": True,
             },
         },
@@ -475,6 +504,11 @@ def spec(base: str) -> S:
         f"{base}/metrics": {"get": _op("Prometheus metrics (same as /metrics)", {"200": text})},
         f"{base}/ws": {"get": ws},
     }
+    for item in paths.values():
+        for method, op in item.items():
+            if method != "get":  # what the HTTP edge refuses before any handler (floe/server/guard.py)
+                read = _err(400) if "requestBody" in op else {}
+                op["responses"] = {**_err(403, 413, 415), **read, **op["responses"]}
     return {
         "openapi": "3.1.0",
         "info": {"title": "floe", "version": "1", "description": "The HTTP API of a floe host."},

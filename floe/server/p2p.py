@@ -10,8 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from floe.cluster.locks import Locks
+from floe.cluster.signing import SIGNATURE_KEY, signed
 from floe.hub.messages import Wake
-from floe.model.codec import run_doc, run_from_doc
+from floe.model.codec import flow_content, run_doc, run_from_doc
 from floe.model.form import FormError
 from floe.model.ids import valid_id, valid_run_id
 from floe.model.run import Run
@@ -77,9 +78,25 @@ async def hello(request: Request) -> Response:
     )
 
 
+def _trusted(request: Request, doc: dict[str, Any], run: Run) -> None:
+    """A pend's flow snapshot must be one of this host's config (by content) or signed by a cluster
+    host: the admin token alone does not let a caller run a flow of its own making (403)."""
+    c = ctx(request)
+    if signed(c.admin_token, doc["snapshot"], doc.get(SIGNATURE_KEY)):
+        return
+    content = flow_content(run.flow)
+    if any(f.id == run.flow.id and flow_content(f) == content for f in c.hub.config.flows):
+        return
+    raise ApiError(
+        403, "the pend's flow snapshot is neither in this host's config nor signed by a cluster host"
+    )
+
+
 async def offer(request: Request) -> Response:
     _admin_only(request)
-    run = parse_run(await body(request))
+    doc = await body(request)
+    run = parse_run(doc)
+    _trusted(request, doc, run)
     why = await ctx(request).hub.accept(run)
     if why:
         raise ApiError(409, why)

@@ -89,10 +89,18 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/app/dash", status_code=302)
 
 
+def same_origin_path(target: str, default: str = "/app/dash") -> str:
+    """`target` if a browser can only read it as a path of this host, else `default`: printable
+    ASCII without a backslash, one leading `/`. (Browsers drop tabs and newlines anywhere, and read
+    `//`, `/\\` and `\\` as the start of another host's address.)"""
+    printable = all("!" <= ch <= "~" and ch != "\\" for ch in target)
+    if not printable or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
 async def login(request: Request) -> Response:
-    nxt = request.query_params.get("next", "")
-    if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
-        nxt = "/app/dash"  # only same-site paths: no open redirect
+    nxt = same_origin_path(request.query_params.get("next", ""))
     return render(request, "login.html", page="login", title="Log in", authed=False, next=nxt)
 
 

@@ -10,7 +10,6 @@ from starlette.responses import JSONResponse, Response
 
 from floe.config.errors import ConfigError
 from floe.config.load import load_flow_document
-from floe.hub.hub import NotDurable
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.gate import RANK
 from floe.server.api import body, ctx, who
@@ -52,8 +51,5 @@ async def endpoint(request: Request) -> Response:
     flow = posted_flow(text, who(request))
     if c.hub.config.flow(flow.id) is not None:
         raise ApiError(409, f"a configured flow has id {flow.id}: give the posted flow another", field="flow")
-    try:
-        run_id = await c.hub.trigger(flow, TRIGGER, values, by=who(request))
-    except NotDurable as e:
-        raise ApiError(503, str(e), run_id=e.run_id) from e
+    run_id = await c.hub.trigger(flow, TRIGGER, values, by=who(request))  # NotDurable: 503
     return JSONResponse({"run_id": run_id, "flow": flow.id}, status_code=202)

@@ -107,7 +107,7 @@ async def reload_config(hub: Hub, source: str | None = None) -> HostConfig:
             log.warning("config reload from %s rejected, the running config is kept:\n%s", redact(source), e)
             raise ReloadError("the new config has errors; the running config is kept", problems) from e
         new = _keep_fixed(hub.config.common, loaded)
-        hub.config = new
+        hub.use_config(new)
         reader.git_key = new.common.git_key
         config_changed(hub)
     for w in new.warnings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from floe.hub.records import Unreadable
 from floe.model.codec import field_doc
 from floe.model.flow import Flow, Node
 from floe.model.graph import edges, levels
@@ -76,6 +77,24 @@ def _posted(r: Run) -> object:
     return trig.opts.get("document") if trig is not None else None
 
 
+def unreadable_summary(u: Unreadable) -> dict[str, Any]:
+    """A listed run whose stored record cannot be read: its id, flow and time, and why."""
+    return {
+        "run_id": u.run_id,
+        "flow": u.flow,
+        "ver": 0,
+        "status": "unreadable",
+        "exec_host": "",
+        "trigger": "",
+        "created": u.created,
+        "started": None,
+        "ended": None,
+        "pending_reason": "",
+        "reason": u.error,
+        "error": u.error,
+    }
+
+
 def run_detail(r: Run) -> dict[str, Any]:
     nodes = []
     for n in (*r.flow.tasks,):
@@ -113,5 +132,5 @@ def run_detail(r: Run) -> dict[str, Any]:
         "nodes": nodes,
         "levels": levels(r.flow),
         "edges": [{"from": a, "to": b, "tag": t} for a, b, t in edges(r.flow)],
-        **({"posted_document": doc} if isinstance(doc := _posted(r), str) else {}),
+        "posted_document": doc if isinstance(doc := _posted(r), str) else "",
     }

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.parse
 from typing import Any
@@ -16,13 +15,15 @@ from floe.config.errors import FlowFileError
 from floe.model.flow import Flow, Node
 from floe.model.gate import RANK
 from floe.model.policy import Rejected
+from floe.server import jsonbody
 from floe.server.auth import authenticate
 from floe.server.context import Context
+from floe.triggers.deliveries import deliveries_for, delivery_id
 from floe.triggers.status import TriggerKey, status_for
 from floe.triggers.webhook import (
-    MAX_BODY,
     PATH,
     BadPayload,
+    Push,
     branch_filter,
     event_kind,
     parse_push,
@@ -48,26 +49,14 @@ def _answer(status: int, **doc: Any) -> JSONResponse:
     return JSONResponse(doc, status_code=status)
 
 
-async def _body(request: Request) -> bytes | None:
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return None
-    return bytes(body)
-
-
 def _payload(body: bytes, content_type: str) -> Any:
     """The JSON payload: the body, or its `payload` field when GitHub sends it form-encoded."""
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         fields = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=False)
         if "payload" not in fields:
             raise BadPayload("a form-encoded push needs a payload field")
-        return json.loads(fields["payload"][0])
-    return json.loads(body or b"null")
+        return jsonbody.parse(fields["payload"][0])
+    return jsonbody.parse(body or b"null")
 
 
 def _find(c: Context, flow_id: str, trigger_id: str) -> tuple[Flow, Node] | None:
@@ -84,7 +73,9 @@ async def endpoint(request: Request) -> Response:
     401 without a valid signature (a trigger with a `secret`) or without the API's credentials (a
     trigger without one, or with either); 202 `{"started": false, "reason"}` for events that start
     nothing (ping, another event, a tag, a deleted or filtered branch); 202 `{"started": true,
-    "run_id"}` for a push; 400 for a body that is not a push payload; 422 for a bad flow-file."""
+    "run_id"}` for a push; 200 `{"started": false, "duplicate": true, "run_id"}` for a delivery id
+    (`X-GitHub-Delivery`, `X-Gitea-Delivery`, `X-Gitlab-Event-UUID`) that already started a run;
+    400 for a body that is not a push payload; 422 for a bad flow-file."""
     c: Context = request.app.state.floe
     flow_id, trigger_id = request.path_params["flow"], request.path_params["trigger"]
     admin = await authenticate(request, c.admin_token, c.sessions)
@@ -98,9 +89,7 @@ async def endpoint(request: Request) -> Response:
     flow, trig = found
     key = TriggerKey(flow.id, flow.ver, trig.id, flow.id)
     status = status_for(c.hub)
-    body = await _body(request)
-    if body is None:
-        return _answer(413, error=f"payload larger than {MAX_BODY} bytes")
+    body = await request.body()  # at most guard.LARGE_BODY bytes
     headers = {k.lower(): v for k, v in request.headers.items()}
     secret = trig.opts.get("secret")
     if admin is None:
@@ -117,21 +106,40 @@ async def endpoint(request: Request) -> Response:
         return _answer(202, started=False, reason=reason)
     try:
         push = parse_push(_payload(body, headers.get("content-type", "")))
-    except (ValueError, UnicodeDecodeError) as e:  # BadPayload is a ValueError, as is bad JSON
-        return _answer(400, error=str(e) if isinstance(e, BadPayload) else f"body is not valid JSON: {e}")
+    except (ValueError, UnicodeDecodeError) as e:  # BadPayload is a ValueError; bad JSON an ApiError
+        return _answer(400, error=str(e))
     if isinstance(push, str):
         return _answer(202, started=False, reason=push)
     if not wanted(push.branch, branch_filter(trig.opts)):
         return _answer(202, started=False, reason=f"branch {push.branch} does not match branches")
+    delivery = delivery_id(headers)
+    if not delivery:
+        return (await _start(c, flow, trig, key, push))[0]
+    deliveries = deliveries_for(c.hub)
+    async with deliveries.lock(key):
+        earlier = await deliveries.run_of(key, delivery)
+        if earlier is not None:
+            log.info("webhook %s/%s: delivery %s again: it started %s", flow.id, trig.id, delivery, earlier)
+            return _answer(200, started=False, duplicate=True, run_id=earlier)
+        answer, run_id = await _start(c, flow, trig, key, push)
+        if run_id:
+            await deliveries.remember(key, delivery, run_id)
+        return answer
+
+
+async def _start(c: Context, flow: Flow, trig: Node, key: TriggerKey, push: Push) -> tuple[Response, str]:
+    """Start the run of `push`: the answer, and the run id ("" when none started)."""
+    status = status_for(c.hub)
     now = c.hub.clock()
+    url = trig.opts.get("url")
     try:
-        run_id = await c.hub.trigger(flow, trig.id, push.values())
+        run_id = await c.hub.trigger(flow, trig.id, push.values(url if isinstance(url, str) else ""))
     except FlowFileError as e:
         status.failed(key, str(e), now)
-        return _answer(422, error=str(e))
+        return _answer(422, error=str(e)), ""
     except Rejected as e:
         status.failed(key, str(e), now)
-        return _answer(e.rejection.status, error=str(e), policy=e.rejection.policy, started=False)
+        return _answer(e.rejection.status, error=str(e), policy=e.rejection.policy, started=False), ""
     log.info("webhook %s/%s: %s at %s started %s", flow.id, trig.id, push.branch, push.hash[:12], run_id)
     status.fired(key, now, run_id)
-    return _answer(202, started=True, run_id=run_id)
+    return _answer(202, started=True, run_id=run_id), run_id

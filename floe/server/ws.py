@@ -2,9 +2,9 @@
 
 `?run=<id>` first replays the run's stored events (those after `?after=<seq>`, default all), then
 live ones, each exactly once. `?flow=<id>` and a bare `/ws` give live events only; `?tags=a,b` keeps
-only events with those exact tags (the replay too). Each client sits behind its own bounded queue:
-one that stops reading is closed (code 1013) when its queue fills or one frame stays unsent for
-`SEND_TIMEOUT` seconds; the hub never waits for a client.
+only events with those exact tags (the replay too). Each client sits behind its own bounded queue,
+and the hub never waits for a client: one that lags until its queue is full is closed with code
+4408 ("too slow"), and reconnects to load the state afresh.
 """
 
 from __future__ import annotations
@@ -21,30 +21,29 @@ from floe.hub.broadcast import Filter, Subscription
 from floe.model.event import SYS_MOVED
 from floe.server.context import Context
 from floe.server.relay import exec_peer, relay, until_closed
+from floe.server.wsconn import TRANSPORT
+from floe.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 QUEUE = 50_000  # events a client may fall behind (references to shared dicts: cheap) before it is dropped
-SEND_TIMEOUT = 10.0  # seconds one frame may stay unsent (a client that stopped reading)
+UNREADABLE = 1011  # close code: the run's stored record or events cannot be read (the reason says why)
 CLOSE_TIMEOUT = 2.0
 SLICE = 0.005  # seconds a client's pump may send without letting the rest of the host run
-SLOW = 1013  # "try again later": the client fell behind
+SLOW = 4408  # the client fell a whole queue behind: it reconnects and reloads what it shows
 UNAUTHORIZED = 4401
 
 
 class Pump:
-    """Sends a subscription's events, skipping those the replay sent; tracks how long a send takes."""
+    """Sends a subscription's events, skipping those the replay sent."""
 
     def __init__(self, ws: WebSocket, sub: Subscription, run_id: str) -> None:
         self.ws, self.sub, self.run_id = ws, sub, run_id
         self.sent = 0  # seq of the last event of the run sent
-        self.since = 0.0  # monotonic start of the send in progress, 0 when idle
         self.turn = time.monotonic()  # when this pump last let others run
 
     async def send(self, event: dict[str, Any]) -> None:
-        self.since = time.monotonic()
         await self.ws.send_json(event)
-        self.since = 0.0
         if time.monotonic() - self.turn > SLICE:
             # a send to a writable socket and a get from a non-empty queue never yield: without
             # this, one busy client could hold the event loop for a whole queue's worth of events
@@ -60,19 +59,12 @@ class Pump:
 
     async def live(self) -> None:
         while True:
-            e = await self.sub.queue.get()
+            e = await self.sub.get()
             if self.run_id and e["seq"] <= self.sent and e["tag"] != SYS_MOVED:
                 continue
             await self.send(e)
             if e["tag"] == SYS_MOVED:
                 return  # the run went to another host: the client reconnects and follows it there
-
-    async def stalled(self) -> None:
-        """Returns once a single send has been blocked for SEND_TIMEOUT."""
-        while True:
-            await asyncio.sleep(1.0)
-            if self.since and time.monotonic() - self.since >= SEND_TIMEOUT:
-                return
 
 
 async def _first(*aws: Any) -> tuple[int, BaseException | None]:
@@ -91,8 +83,8 @@ async def _first(*aws: Any) -> tuple[int, BaseException | None]:
 
 def _abort(ws: WebSocket) -> None:
     """Drop the TCP connection of a client that reads nothing, not even a close frame."""
-    transport = getattr(getattr(ws._send, "__self__", None), "transport", None)
-    if transport is not None and hasattr(transport, "abort"):
+    transport = ws.scope.get(TRANSPORT)
+    if transport is not None:
         transport.abort()
 
 
@@ -112,15 +104,22 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
 
 
 async def _serve(ws: WebSocket, c: Context, pump: Pump, after: int) -> bool:
-    """Replay, then forward live events until the client leaves; True if it was too slow."""
+    """Replay, then forward live events until the client leaves; True if its queue overflowed."""
     steps = [pump.replay(c, after)] if pump.run_id else []
     for step in (*steps, pump.live()):
-        which, error = await _first(step, until_closed(ws), pump.sub.dropped.wait(), pump.stalled())
-        if which >= 2:
-            return True  # its queue overflowed, or one send stalled
+        which, error = await _first(step, until_closed(ws), pump.sub.dropped.wait())
+        if which == 2:
+            return True  # it fell a whole queue behind
+        if isinstance(error, StoreError):
+            await _refuse(ws, error)
         if which == 1 or error is not None:
             return False  # it left
     return False
+
+
+async def _refuse(ws: WebSocket, error: StoreError) -> None:
+    log.error("websocket %s: %s", ws.url.query, error)
+    await _close(ws, UNREADABLE, str(error).encode()[:120].decode(errors="ignore"))
 
 
 def filter_for(run_id: str, flow_id: str, tags: frozenset[str]) -> Filter:
@@ -143,7 +142,12 @@ async def stream(ws: WebSocket) -> None:
     except ValueError:
         after = 0
     tags = frozenset(t for t in (q.get("tags") or "").split(",") if t)
-    peer = await exec_peer(c, run_id) if run_id else None
+    try:
+        peer = await exec_peer(c, run_id) if run_id else None
+    except StoreError as e:
+        await ws.accept()
+        await _refuse(ws, e)
+        return
     if peer is not None:  # the run executes elsewhere: follow it there
         await ws.accept()
         await relay(ws, c, peer, {k: v for k, v in q.items() if k in ("run", "after", "tags")})
@@ -159,7 +163,12 @@ async def stream(ws: WebSocket) -> None:
     finally:
         c.hub.broadcast.unsubscribe(sub)
     if slow:
-        log.warning("closed a websocket client that stopped reading (run=%r flow=%r)", run_id, flow_id)
-        await _close(ws, SLOW, "too slow: fell behind the event stream")
+        log.warning(
+            "closed a websocket client that stopped reading: its queue of %d events is full (run=%r flow=%r)",
+            QUEUE,
+            run_id,
+            flow_id,
+        )
+        await _close(ws, SLOW, "too slow")
     else:
         await _close(ws, 1000, "")

@@ -42,7 +42,8 @@ class Cipher:
     """Seals text with the active key (the last one) and opens text sealed with any of `keys`;
     text that is not sealed (written before encryption was enabled) opens as it is."""
 
-    def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
+    def __init__(self, keys: Sequence[tuple[str, bytes]], source: str = "") -> None:
+        self.source = source or "the keys file"  # named in errors
         if not keys:
             raise ValueError("a cipher needs at least one key")
         self._keys: dict[str, AESGCM] = {}
@@ -144,7 +145,7 @@ def load_cipher(path: Path, *, create: bool = True) -> Cipher:
         mode = 0
     if mode & 0o077:
         log.warning("keys file %s can be read by other users (mode %o): chmod 600 it", path, mode & 0o777)
-    return Cipher(keys)
+    return Cipher(keys, source=str(path))
 
 
 def add_key(path: Path) -> str:

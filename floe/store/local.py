@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from floe.store.base import Doc
 from floe.store.codec import NODE_UPDATE, EventRow, RunRow, decode, encode, event_row, log_line, run_row
 from floe.store.crypto import SEALED, Cipher, event_aad, run_aad
-from floe.store.errors import StoreError
+from floe.store.errors import UNREADABLE, DamagedRecord, StoreError
 from floe.store.threads import resolve
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ _ADD_EVENT = "INSERT OR IGNORE INTO events(run_id, seq, node, tag, doc) VALUES(?
 _PUT_KV = "INSERT INTO kv(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 _WAL_KEEP = 32 * 1024 * 1024  # bytes of WAL kept after a checkpoint; a huge batch's excess is truncated
 _REMIND_EVERY = 30.0  # seconds between repeated error logs while writes keep failing
+KEY_CHECK = "floe key check"  # sealed in `meta` with each active key: a wrong keys file is found at open
 LINGER = 0.01  # seconds the writer lets writes gather into one transaction, unless a flush waits
 
 
@@ -147,7 +148,14 @@ class LocalStore:
     def _init_db(self) -> sqlite3.Connection:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._create()
+        elif self.path.stat().st_size == 0:  # never made by floe (see _create): damage, not a new store
+            raise StoreError(
+                f"{self.path} is empty (0 bytes) where this host's store should be: it was truncated "
+                "or replaced, and the runs and the run counter it held are gone. Restore it from a "
+                f"backup; or move it (and any {DB_NAME}-wal beside it) away to start with an empty "
+                "store, whose run ids start at 1 again"
+            )
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
@@ -166,10 +174,86 @@ class LocalStore:
             db.execute("COMMIT")
             if found != str(SCHEMA_VERSION):
                 raise StoreError(f"{self.path}: schema version {found}, this floe reads {SCHEMA_VERSION}")
+            if self._cipher is not None:
+                self._check_keys(db, self._cipher)
+        except sqlite3.DatabaseError as e:
+            db.close()
+            if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise StoreError(
+                    f"{self.path} is not a floe store ({e}): restore it from a backup, or move it "
+                    "away to start with an empty store"
+                ) from None
+            raise StoreError(f"cannot open the store {self.path}: {e}") from None
         except BaseException:
             db.close()
             raise
         return db
+
+    def _create(self) -> None:
+        """A new store, made beside its place and renamed into it: a crash never leaves an empty
+        file where a store should be, so an empty one is always damage."""
+        new = self.path.with_name(DB_NAME + ".new")
+        for leftover in (new, new.with_name(new.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):  # of a database moved away: never to be read into this one
+            orphan = self.path.with_name(DB_NAME + suffix)
+            if orphan.exists():
+                kept = orphan.with_name(f"{orphan.name}.orphan-{int(time.time())}")
+                orphan.rename(kept)
+                log.warning("store %s: moved %s, left without its database, to %s", self.path, orphan, kept)
+        os.close(os.open(new, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        db = sqlite3.connect(new, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for statement in _statements(_SCHEMA):
+                db.execute(statement)
+            db.execute("INSERT INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        os.replace(new, self.path)
+        with contextlib.suppress(OSError):  # make the new directory entry durable
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _check_keys(self, db: sqlite3.Connection, cipher: Cipher) -> None:
+        """Refuse keys that do not open this store: each key's check value (sealed at the first
+        open with it, and by `reencrypt`) must open, and the keys file must hold one of the keys
+        checked; a key with no check yet must open a record sealed with it, if the 20 newest
+        rows hold any (up to 3 are tried), before its check is written."""
+        checks = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'keycheck/%'").fetchall())
+        known = [key.partition("/")[2] for key in checks]
+        if known and not set(known) & set(cipher.key_ids):
+            raise StoreError(
+                f"{cipher.source} holds none of the keys ({', '.join(sorted(known))}) the records of "
+                f"{self.path} were sealed with (it was replaced or made anew): put back the keys "
+                "file from its backup"
+            )
+        for key, value in checks.items():
+            key_id = key.partition("/")[2]
+            if key_id in cipher.key_ids:
+                try:
+                    cipher.open(value, key)
+                except StoreError:
+                    raise StoreError(self._wrong_key(cipher, key_id)) from None
+        mine = f"keycheck/{cipher.active}"
+        if mine in checks:
+            return
+        newest = db.execute("SELECT run_id, doc FROM runs ORDER BY rowid DESC LIMIT 20").fetchall()
+        sealed = [(run_id, doc) for run_id, doc in newest if doc.startswith(f"{SEALED}{cipher.active}:")][:3]
+        if sealed and not any(_opens(cipher, doc, run_aad(run_id)) for run_id, doc in sealed):
+            raise StoreError(self._wrong_key(cipher, cipher.active))
+        check = cipher.seal(KEY_CHECK, mine)
+        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)", (mine, check))
+
+    def _wrong_key(self, cipher: Cipher, key_id: str) -> str:
+        return (
+            f"{cipher.source}: key {key_id} is not the key the records of {self.path} were sealed with "
+            "(the keys file was replaced or made anew): put back the keys file from its backup"
+        )
 
     # ---- writes (any thread, no IO) --------------------------------------------------------------
 
@@ -342,11 +426,11 @@ class LocalStore:
             return _doc(row.doc)
         found = await self._read(
             lambda db: [
-                self._opened(doc, run_aad(run_id))
+                self._opened(doc, run_aad(run_id), run_id)
                 for (doc,) in db.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchall()
             ]
         )
-        return _doc(found[0]) if found else None
+        return _stored_doc(run_id, found[0]) if found else None
 
     async def list_runs(
         self, *, phase: str, flow: str | None = None, limit: int | None = None, before: float | None = None
@@ -358,7 +442,7 @@ class LocalStore:
             overlay: dict[str, RunRow] = {}
             for b in self._buffered():
                 overlay.update(b.runs)
-        sql = "SELECT run_id, created, doc FROM runs WHERE phase = ?"
+        sql = "SELECT run_id, flow, created, doc FROM runs WHERE phase = ?"
         args: list[Any] = [phase]
         if flow is not None:
             sql += " AND flow = ?"
@@ -370,10 +454,10 @@ class LocalStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit + len(overlay))
-        rows: list[tuple[float, str]] = await self._read(
+        rows: list[tuple[float, Doc | str]] = await self._read(
             lambda db: [
-                (created, self._opened(doc, run_aad(run_id)))
-                for run_id, created, doc in db.execute(sql, args).fetchall()
+                (created, self._opened_or_damage(run_id, row_flow, phase, created, doc))
+                for run_id, row_flow, created, doc in db.execute(sql, args).fetchall()
                 if run_id not in overlay
             ]
         )
@@ -385,7 +469,7 @@ class LocalStore:
             and (before is None or r.created < before)
         ]
         rows.sort(key=lambda r: r[0], reverse=True)
-        return [_doc(doc) for _, doc in rows[:limit]]
+        return [_listed(doc) for _, doc in rows[:limit]]
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[Doc]:
         buffered = [e for e in self._buffered_events(run_id) if e.seq > after_seq]
@@ -399,7 +483,7 @@ class LocalStore:
             )
         )
         merged = _merge_events(stored, buffered, set())
-        return await asyncio.to_thread(lambda: [_doc(doc) for _, doc in merged])  # off the event loop
+        return await asyncio.to_thread(lambda: [_stored_doc(run_id, doc) for _, doc in merged])  # off loop
 
     async def node_log(self, run_id: str, node_id: str) -> list[str]:
         buffered = [e for e in self._buffered_events(run_id) if e.node == node_id and e.tag == NODE_UPDATE]
@@ -412,7 +496,10 @@ class LocalStore:
             return self._opened_events(run_id, stored), _stored_seqs(db, run_id, [e.seq for e in buffered])
 
         stored, taken = await self._read(query)
-        lines = (log_line(doc) for _, doc in _merge_events(stored, buffered, taken))
+        try:
+            lines = [log_line(doc) for _, doc in _merge_events(stored, buffered, taken)]
+        except (ValueError, AttributeError) as e:
+            raise DamagedRecord(run_id, f"an event is not a JSON object: {e}") from None
         return [line for line in lines if line is not None]
 
     async def get_kv(self, key: str) -> Any | None:
@@ -439,16 +526,29 @@ class LocalStore:
     def _sealed(self, text: str, aad: str) -> str:
         return text if self._cipher is None else self._cipher.seal(text, aad)
 
-    def _opened(self, text: str, aad: str) -> str:
-        """The JSON of a stored document (in a reader thread: decryption costs no event-loop time)."""
+    def _opened(self, text: str, aad: str, run_id: str) -> str:
+        """The JSON of a stored document (in a reader thread: decryption costs no event-loop time);
+        DamagedRecord when it cannot be opened."""
         if self._cipher is not None:
-            return self._cipher.open(text, aad)
+            try:
+                return self._cipher.open(text, aad)
+            except StoreError as e:
+                raise DamagedRecord(run_id, str(e)) from None
         if text.startswith(SEALED):
-            raise StoreError(f"{aad}: stored record is encrypted, and this store was opened without keys")
+            raise DamagedRecord(
+                run_id, f"{aad}: stored record is encrypted, and this store was opened without keys"
+            )
         return text
 
+    def _opened_or_damage(self, run_id: str, flow: str, phase: str, created: float, text: str) -> Doc:
+        """A listed run's document, or (when it cannot be read) what the listing says instead."""
+        try:
+            return _stored_doc(run_id, self._opened(text, run_aad(run_id), run_id))
+        except DamagedRecord as e:
+            return {"run_id": run_id, "flow": flow, "phase": phase, "created": created, UNREADABLE: str(e)}
+
     def _opened_events(self, run_id: str, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
-        return [(seq, self._opened(doc, event_aad(run_id, seq))) for seq, doc in rows]
+        return [(seq, self._opened(doc, event_aad(run_id, seq), run_id)) for seq, doc in rows]
 
     def _check_readable(self) -> None:
         if self._state != "open":
@@ -522,6 +622,10 @@ def reencrypt(root: Path, cipher: Cipher, *, chunk: int = 500) -> tuple[int, int
                 lambda key: event_aad(key[0], key[1]),
                 chunk,
             )
+            check = f"keycheck/{cipher.active}"  # every record opens with it now
+            db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (check, cipher.seal(KEY_CHECK, check))
+            )
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -589,3 +693,26 @@ def _merge_events(
 def _doc(text: str) -> Doc:
     doc: Doc = decode(text)
     return doc
+
+
+def _stored_doc(run_id: str, text: str) -> Doc:
+    """A stored document of run `run_id`; DamagedRecord when it is not a JSON object."""
+    try:
+        doc = decode(text)
+    except ValueError as e:
+        raise DamagedRecord(run_id, f"not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise DamagedRecord(run_id, "not a JSON object")
+    return doc
+
+
+def _listed(doc: Doc | str) -> Doc:
+    return doc if isinstance(doc, dict) else _doc(doc)
+
+
+def _opens(cipher: Cipher, text: str, aad: str) -> bool:
+    try:
+        cipher.open(text, aad)
+    except StoreError:
+        return False
+    return True

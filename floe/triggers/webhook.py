@@ -31,10 +31,14 @@ class Push:
     hash: str
     repo: str
 
-    def values(self) -> dict[str, str]:
+    def values(self, url: str = "") -> dict[str, str]:
+        """The run's values; `url` is the trigger's configured one, which the payload's clone URL
+        (always in `repo`) never replaces: it is the run's `url` only when none is configured."""
         out = {"branch": self.branch, "ref": self.ref, "hash": self.hash}
         if self.repo:
-            out["repo"] = out["url"] = self.repo
+            out["repo"] = self.repo
+        if url or self.repo:
+            out["url"] = url or self.repo
         return out
 
 

@@ -10,22 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
-from tests.support.host import TOKEN, FloeHost
+from tests.support.chromium import ARGS, CHROMIUM, VIEWPORT
+from tests.support.host import TOKEN, FloeHost, free_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 WAIT = 20_000  # ms, for anything a run has to do first
 
 CONFIG = """
@@ -157,7 +146,7 @@ def console() -> Console:
 
 @pytest.fixture
 def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(WAIT)
     p = context.new_page()
     p.on("console", console.on_console)
@@ -205,7 +194,23 @@ def test_log_in_and_out(page: Page, host: FloeHost, console: Console) -> None:
     expect(page).to_have_url(re.compile(r"/app/login\?next=/app/dash"))
 
 
-def test_run_a_flow_from_its_form_and_follow_it_live(page: Page, host: FloeHost, console: Console) -> None:
+def test_login_never_sends_the_browser_to_another_site(host: FloeHost, page: Page) -> None:
+    elsewhere: list[str] = []  # requests to any other origin, aborted: they never leave the page
+    page.route(
+        re.compile(rf"^(?!{re.escape(host.url)}/)"),
+        lambda route: (elsewhere.append(route.request.url), route.abort()),
+    )
+    other = f"127.0.0.1:{free_port()}"
+    page.goto(f"{host.url}/app/login?next=/%09/{other}/")  # the browser drops the tab: //127.0.0.1:…
+    page.fill("#password", TOKEN)
+    page.click("#login button[type=submit]")
+    expect(page).to_have_url(host.url + "/app/dash")  # before: off to http://127.0.0.1:<other>/
+    assert elsewhere == []
+
+
+def test_run_a_flow_from_its_form_and_follow_it_live(
+    page: Page, host: FloeHost, console: Console, tmp_path: Path
+) -> None:
     console.allow.append(bad_request(400, "/build/api/push/data"))
     log_in(page, host, "/app/flows/demo")
     form = page.locator('form[data-form="start"]')
@@ -273,8 +278,8 @@ def test_run_a_flow_from_its_form_and_follow_it_live(page: Page, host: FloeHost,
     expect(page.locator("#log")).to_contain_text("published the build")
     assert page.evaluate("window.__same_page") is True
     page.click('g.node[data-node="stream"]')
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "run.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "run.png"), full_page=True)  # docs/img's: scripts/screenshots
+    assert (tmp_path / "run.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_cancel_a_long_run(page: Page, host: FloeHost) -> None:
@@ -289,7 +294,7 @@ def test_cancel_a_long_run(page: Page, host: FloeHost) -> None:
     expect(page.locator("#reason")).to_contain_text("cancelled")
 
 
-def test_dashboard_and_flow_page_update_live(page: Page, host: FloeHost) -> None:
+def test_dashboard_and_flow_page_update_live(page: Page, host: FloeHost, tmp_path: Path) -> None:
     for _ in range(5):  # the third fails
         run = host.trigger("nightly")
         host.wait_run("nightly", run)
@@ -314,8 +319,7 @@ def test_dashboard_and_flow_page_update_live(page: Page, host: FloeHost) -> None
     slow = host.trigger("slow")  # shows up without a reload
     expect(page.locator('.flow-card[data-flow="slow"] [data-count="active"] b')).to_have_text("1")
     expect(page.locator('[data-stat="active"] .n')).to_have_text("2")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     host.post(f"/flows/slow/runs/{slow}/cancel")
     expect(page.locator('.flow-card[data-flow="slow"] .dot[data-status="cancelled"]')).to_have_count(1)
 
@@ -327,7 +331,7 @@ def test_dashboard_and_flow_page_update_live(page: Page, host: FloeHost) -> None
     page.goto(host.url + "/app/flows/demo")
     expect(page.locator(f'#active tr[data-run="{gated}"] .pill')).to_have_text("Waiting")
     expect(page.locator("#archive tbody tr .pill")).to_have_text(["Cancelled", "Succeeded"])
-    page.screenshot(path=str(SHOTS / "flow.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "flow.png"), full_page=True)
     page.goto(host.url + "/app/flows/hourly")  # a timer: no form, its schedule instead
     expect(page.locator('[data-trigger="tick"] .trigger-status')).to_contain_text("Next")
 

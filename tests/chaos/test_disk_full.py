@@ -28,6 +28,14 @@ flows:
     tasks:
       - {id: work, listen: trigger.good, type: exec, opts: {shell: "echo hello; echo world"}}
       - {id: done, listen: task.work.good, type: end}
+  - id: loud
+    ver: 1
+    triggers: [{id: go, type: data}]
+    tasks:
+      - id: talk
+        listen: trigger.good
+        type: exec
+        opts: {shell: "for i in $(seq 100); do seq 100; sleep 0.1; done"}
 """
 FAILING = "failed, keeping them and retrying"  # what the store logs when a write batch fails
 HEALTH_BOUND = 2.0
@@ -91,16 +99,16 @@ def host_on_tmpfs(tmp_path: Path) -> Iterator[tuple[FloeHost, Path]]:
 class Pending(threading.Thread):
     """One trigger sent in the background; its answer (or error) and how long it took."""
 
-    def __init__(self, host: FloeHost, timeout: float) -> None:
+    def __init__(self, host: FloeHost, timeout: float, flow: str = "quick") -> None:
         super().__init__(daemon=True)
-        self.url, self.timeout = host.url, timeout
+        self.url, self.timeout, self.flow = host.url, timeout, flow
         self.answer: httpx.Response | None = None
         self.error: Exception | None = None
         self.seconds = 0.0
 
     def run(self) -> None:
         t = time.monotonic()
-        body = {"Ref": {"ID": "quick", "Ver": 1}, "Form": {"ID": "go"}}
+        body = {"Ref": {"ID": self.flow, "Ver": 1}, "Form": {"ID": "go"}}
         try:
             with httpx.Client(headers={"X-Floe-Auth": TOKEN}, timeout=self.timeout) as c:
                 self.answer = c.post(self.url + BASE + "/push/data", json=body)
@@ -145,7 +153,7 @@ def test_a_full_disk_under_the_store_loses_nothing_acknowledged(tmp_path: Path) 
         for rid in acked:
             assert host.run("quick", rid)["status"] == "good", rid
             assert host.node_log("quick", rid, "work").splitlines()[-2:] == ["hello", "world"], rid
-        assert host.trigger("quick") == f"h1-{len(acked) + 1}"  # the counter survived too
+        assert number(host.trigger("quick")) > max(map(number, acked))  # the counter survived too
         print(
             f"\nchaos disk full: filled {written // 1024} KiB; healthz {health * 1e3:.0f} ms while full; "
             f"a trigger sent while full answered {during.answer.status_code} after {during.seconds:.1f}s "
@@ -165,3 +173,37 @@ def test_a_trigger_while_the_disk_is_full_gets_a_clear_error_at_once(tmp_path: P
         assert during.answer is not None, f"no answer in 10s: {during.error!r}"
         assert during.answer.status_code == 503, during.answer.text
         assert "disk" in during.answer.json()["error"] or "store" in during.answer.json()["error"]
+
+
+def number(run_id: str) -> int:
+    return int(run_id.rpartition("-")[2])
+
+
+@pytest.mark.timeout(120)
+def test_a_run_id_named_by_a_503_is_never_handed_out_again(tmp_path: Path) -> None:
+    with host_on_tmpfs(tmp_path) as (host, store):
+        acked = [host.trigger("quick")]
+        assert host.wait_run("quick", acked[0])["status"] == "good"
+        loud = host.trigger("loud")  # its log fills the batch that cannot be written
+        host.wait_line(loud, "talk", lambda line: line == "100")
+        fill(store / "filler")
+        wait_for("the store to log its failing writes", lambda: FAILING in host.log(), 30)
+        named: list[str] = []
+        for _ in range(3):
+            during = Pending(host, timeout=15)
+            during.run()  # in this thread
+            assert during.answer is not None and during.answer.status_code == 503, during.answer
+            if "run_id" in during.answer.json():
+                named.append(during.answer.json()["run_id"])
+        host.kill9()  # the stuck batch, with the runs the 503s named, is lost
+        (store / "filler").unlink()
+        host.start()
+        assert host.run("quick", acked[0])["status"] == "good"
+        assert host.wait_run("loud", loud)["status"] == "bad"  # kept: interrupted by the kill
+        for rid in named:  # kept (then it ran), or its id is never used again
+            r = host.get(f"/flows/quick/runs/{rid}")
+            assert r.status_code in (200, 404), r.text
+        after = [host.trigger("quick") for _ in range(3)]
+        taken = [*acked, loud, *named]
+        assert min(map(number, after)) > max(map(number, taken)), (taken, after)
+        print(f"\nchaos disk full: 3 triggers answered 503 naming {named}; after kill -9 new ids {after}")

@@ -57,6 +57,7 @@ flows:
     tasks:
       - {id: hold, listen: trigger.good, type: data, opts: {form: {fields: [{id: x, type: int}]}}}
 """
+JSON = {"Content-Type": "application/json"}
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 SETTINGS = settings(
@@ -158,7 +159,7 @@ def check(r: httpx.Response, what: str) -> None:
 def send(
     host: FloeHost, method: str, path: str, query: dict[str, str], body: Any, auth: bool = True
 ) -> httpx.Response:
-    headers = {} if auth else {"X-Floe-Auth": ""}
+    headers = JSON if auth else {**JSON, "X-Floe-Auth": ""}
     url = path + ("?" + urlencode(query) if query else "")
     if isinstance(body, bytes):
         return host.http.request(method, url, content=body, headers=headers)
@@ -233,7 +234,7 @@ push_bodies = st.fixed_dictionaries(
 @settings(SETTINGS, max_examples=1000)
 @given(body=push_bodies)
 def test_push_data_bodies(host: FloeHost, body: dict[str, Any]) -> None:
-    r = host.http.post(BASE + "/push/data", content=json.dumps(body).encode())
+    r = host.http.post(BASE + "/push/data", content=json.dumps(body).encode(), headers=JSON)
     check(r, f"push {body!r:.300}")
     assert r.status_code in (200, 202, 400, 401, 403, 404, 409, 422, 503), r.text
 
@@ -275,7 +276,7 @@ def run_doc_mutations() -> st.SearchStrategy[Any]:
 @settings(SETTINGS, max_examples=400)
 @given(doc=run_doc_mutations(), path=st.sampled_from(["/p2p/runs", "/p2p/locks", "/p2p/runs/h1-1/ended"]))
 def test_host_to_host_bodies(p2p_host: FloeHost, doc: Any, path: str) -> None:
-    r = p2p_host.http.post(BASE + path, content=json.dumps(doc).encode())
+    r = p2p_host.http.post(BASE + path, content=json.dumps(doc).encode(), headers=JSON)
     check(r, f"POST {path} {doc!r:.300}")
 
 

@@ -1,4 +1,6 @@
-"""Paths that try to leave the run's workspace are refused with a clear node error; the host runs on."""
+"""Paths that try to leave the run's workspace are refused with a clear node error; the host runs on.
+(A relative `sub-dir` or `location` with `..` in a flow file is already a load error; form values
+named like these opts are data, never opts.)"""
 
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ flows:
       - {id: go, type: data, opts: {form: {fields: [{id: location, type: string}]}}}
     tasks:
       - {id: escape, listen: trigger.good, type: fetch, opts: {url: "URL"}}
+  - id: location-absolute
+    ver: 1
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: escape, listen: trigger.good, type: fetch, opts: {url: "URL", location: /etc/x}}
   - id: fetch-absolute
     ver: 1
     triggers: [{id: go, type: data}]
@@ -85,13 +92,17 @@ def outside_files(root: Path) -> list[Path]:
 
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
-    ("form-subdir", {"sub-dir": "../.."}, "sub-dir ../.. escapes the workspace"),
-    ("form-subdir", {"sub-dir": "/etc"}, "sub-dir /etc escapes the workspace"),
-    ("form-location", {"location": "/etc/x"}, "location /etc/x escapes the workspace"),
-    ("form-location", {"location": "../../x"}, "escapes the workspace"),
+    ("location-absolute", {}, "location /etc/x escapes the workspace"),
     ("fetch-absolute", {}, "/outside/x escapes the workspace"),
     ("symlink-subdir", {}, "sub-dir out/deeper escapes the workspace"),
     ("symlink-location", {}, "location up/x escapes the workspace"),
+]
+
+VALUE_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("form-subdir", {"sub-dir": "../.."}),
+    ("form-subdir", {"sub-dir": "/etc"}),
+    ("form-location", {"location": "/etc/x"}),
+    ("form-location", {"location": "../../x"}),
 ]
 
 
@@ -109,8 +120,14 @@ def test_escapes_are_refused_and_the_host_keeps_running(
         log = host.node_log(flow, run_id, "escape")
         assert r["status"] == "bad" and node["result"] == "error", (flow, r)
         assert want in log and want in node["reason"], (flow, log, node)
+    # form values named like the path opts are data, never opts: the tasks run in their workspace
+    for flow, values in VALUE_CASES:
+        assert host.wait_run(flow, host.trigger(flow, values=values))["status"] == "good", flow
     assert outside_files(root) == []
     good = host.trigger("inside")
     assert host.wait_run("inside", good)["status"] == "good"  # a path inside still works
     assert host.http.get("/healthz").json()["ok"] is True
-    print(f"\nchaos path escapes: {len(runs)} refused, nothing written outside the workspaces")
+    print(
+        f"\nchaos path escapes: {len(runs)} refused, {len(VALUE_CASES)} form values kept as data,"
+        " nothing written outside the workspaces"
+    )

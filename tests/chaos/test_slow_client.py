@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -131,3 +132,55 @@ def test_a_client_that_never_reads_does_not_stall_the_host(floe_host: HostFactor
             f"bug: /healthz took {prober.slowest:.1f}s during the flood: the hub handles every queued "
             "message without yielding to the server (docs/reliability.md)"
         )
+
+
+FIFTY_LINES = 100_000
+FIFTY = CONF.replace(f"seq 1 {LINES}", f"seq 1 {FIFTY_LINES}")
+
+
+def _cpu(host: FloeHost) -> float:
+    """CPU seconds the host process has used (user + system): unlike the wall clock, not
+    stretched by whatever else the machine runs."""
+    assert host.proc is not None
+    fields = Path(f"/proc/{host.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _flood(host: FloeHost) -> tuple[float, float]:
+    """Run the flood once: the host's CPU seconds for it, and the seconds from its task's start to
+    the run's end (host clocks)."""
+    cpu = _cpu(host)
+    with events(host, flow="flood", tags="sys.end.all") as ends:
+        run_id = host.trigger("flood")
+        end = recv(ends, time.monotonic() + 120)
+    assert end["run_id"] == run_id and end["opts"]["status"] == "good", end
+    run = host.run("flood", run_id)
+    return _cpu(host) - cpu, float(run["ended"]) - float(run["nodes"][0]["started"])
+
+
+@pytest.mark.timeout(200)
+def test_fifty_clients_that_never_read_are_dropped_by_their_queue_and_do_not_slow_the_run(
+    floe_host: HostFactory,
+) -> None:
+    host = floe_host(FIFTY)
+    cpu_alone, alone = _flood(host)
+    stalled = [stalled_client(host, "flow=flood" if i % 2 else "") for i in range(50)]
+    try:
+        cpu_crowded, crowded = _flood(host)
+        log = host.log()
+    finally:
+        for s in stalled:
+            s.close()
+    drops = [i for i, line in enumerate(log.splitlines()) if "stopped reading: its queue of" in line]
+    ended = [i for i, line in enumerate(log.splitlines()) if "flood ended good" in line]
+    print(
+        f"\nchaos 50 stalled clients: {FIFTY_LINES} lines in {alone:.2f}s ({cpu_alone:.2f} CPU s) alone, "
+        f"{crowded:.2f}s ({cpu_crowded:.2f} CPU s) with 50 clients that never read; "
+        f"{len(drops)} dropped by their queue bound"
+    )
+    # the mechanism: the hub never waits for a subscriber, so the run goes on at its pace while
+    # each stalled client's bounded queue fills; each is cut off then, during the run (no timer)
+    assert len(drops) == 50, log[-3000:]
+    assert len(ended) == 2 and max(drops) < ended[1], "a stalled client was dropped only after the run"
+    # and a client that stopped reading costs the host little: its send buffer is bounded
+    assert cpu_crowded < 3 * cpu_alone + 1.0, f"{cpu_crowded:.1f} CPU s with 50 stalled clients"

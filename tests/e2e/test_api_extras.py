@@ -250,7 +250,10 @@ def _login_logout(host: FloeHost, anon: httpx.Client) -> None:
     assert "secure" in _set_cookie(tls).lower()
     assert anon.post("/login", json={"user": "root", "password": TOKEN}).status_code == 401
     assert anon.post("/login", json={"user": "admin"}).status_code == 400
-    assert anon.post("/login", content=b"{not json").status_code == 400
+    assert (
+        anon.post("/login", content=b"{not json", headers={"Content-Type": "application/json"}).status_code
+        == 400
+    )
 
 
 def test_wrong_password_is_401_and_never_logged(host: FloeHost) -> None:

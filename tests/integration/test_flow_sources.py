@@ -182,3 +182,12 @@ async def test_a_hanging_git_is_killed_with_its_process_group(tmp_path: Path) ->
         subprocess.run, ["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout.strip() == ""
+
+
+async def test_a_git_source_failure_names_gits_cause_not_its_last_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.git"
+    files = SourceFlowFiles(tmp_path / "cache")
+    with pytest.raises(FlowFileError) as info:
+        await files.resolve(Flow(id="build", flow_file=f"git+{missing.as_uri()}#f.yml", source="/x/h.yml"))
+    assert f"fatal: '{missing}' does not appear to be a git repository" in str(info.value)
+    assert "and the repository exists" not in str(info.value)

@@ -226,8 +226,12 @@ async def test_tampered_or_moved_rows_are_a_store_error(tmp_path: Path) -> None:
     await store.open()
     with pytest.raises(StoreError, match="run/h1-1: stored record fails authentication"):
         await store.get_run("h1-1")
-    with pytest.raises(StoreError, match="run/h1-2: stored record fails authentication"):
-        await store.list_runs(phase="archive")
+    listed = await store.list_runs(phase="archive")  # each is listed as unreadable, with why
+    assert [(d["run_id"], "run/h1-2: stored record fails authentication" in d["error"]) for d in listed] == [
+        ("h1-2", True),
+        ("h1-1", False),
+    ]
+    assert "run/h1-1: stored record fails authentication" in listed[1]["error"]
     with pytest.raises(StoreError, match="event/h1-2/2: stored record fails authentication"):
         await store.events("h1-2")
     with pytest.raises(StoreError, match="event/h1-2/2"):

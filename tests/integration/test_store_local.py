@@ -311,3 +311,26 @@ async def test_a_cancelled_flush_leaves_the_store_working(tmp_path: Path) -> Non
     await store.flush()
     assert count(store.path, "runs") == 2
     await store.close()
+
+
+async def test_a_new_store_never_reads_the_wal_of_a_database_moved_away(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    old = LocalStore(root)
+    await old.open()
+    for i in range(20):
+        old.put_run(run(f"h1-{i}", created=float(i)))
+    await old.flush()
+    wal = (root / "floe.db-wal").read_bytes()  # the old database's last commits, not checkpointed
+    await old.close()
+    (root / "floe.db").rename(tmp_path / "moved-away.db")  # as the damaged-store message says
+    (root / "floe.db-wal").write_bytes(wal)  # but its WAL is left behind
+    new = LocalStore(root)
+    await new.open()
+    assert await new.list_runs(phase="archive") == []
+    new.put_run(run("h1-1"))
+    await new.flush()
+    await new.close()
+    with contextlib.closing(sqlite3.connect(root / "floe.db")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT run_id FROM runs").fetchall() == [("h1-1",)]
+    assert [p.name.startswith("floe.db-wal.orphan-") for p in root.iterdir() if "orphan" in p.name] == [True]

@@ -27,6 +27,7 @@ from floe.server import reload
 from floe.server import webhooks as webhook
 from floe.server.auth import AuthMiddleware, Sessions
 from floe.server.context import Context
+from floe.server.errors import ApiError, on_api_error
 from floe.store.memory import MemoryStore
 from floe.triggers.service import run_triggers
 from floe.triggers.status import TriggerKey, TriggerStatus, set_status
@@ -347,7 +348,7 @@ def _push(branch: str = "main", after: str = "a" * 40) -> bytes:
 async def served(harness: Any) -> AsyncIterator[tuple[Harness, httpx.AsyncClient]]:
     """The webhook and reload routes behind the API's auth middleware, on a real loopback server."""
     h: Harness = await harness(WEBHOOK)
-    sessions = Sessions(h.store)
+    sessions = Sessions(h.store, lambda: h.hub.config.common.users)
     app = Starlette(
         routes=[*webhook.routes(BASE), Route(f"{BASE}/config/reload", reload.endpoint, methods=["POST"])],
         middleware=[
@@ -358,6 +359,7 @@ async def served(harness: Any) -> AsyncIterator[tuple[Harness, httpx.AsyncClient
                 public=lambda path: webhook.is_webhook_path(path, BASE),
             )
         ],
+        exception_handlers={ApiError: on_api_error},
     )
     app.state.floe = Context(h.hub, sessions, TOKEN, "")
     sock = socket.socket()

@@ -40,9 +40,12 @@ class FloeHost:
         extra: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
         command: Sequence[str] = (sys.executable, "-m", "floe"),
+        token: str = TOKEN,
+        token_arg: bool = True,
     ) -> None:
-        self.root, self.name, self.tags = root, name, tags
+        self.root, self.name, self.tags, self.token = root, name, tags, token
         self.command = list(command)  # how to start floe: this interpreter's, or an installed `floe`
+        self.token_arg = token_arg  # False: the test gives the token some other way (--admin-file)
         self.env = dict(env or {})  # added to the host's environment
         self.port = port or free_port()
         self.extra = list(extra)
@@ -51,7 +54,7 @@ class FloeHost:
         self.conf.write_text(config.replace("{root}", str(root)).replace("{port}", str(self.port)))
         self.log_path = root / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=self.url, headers={"X-Floe-Auth": TOKEN}, timeout=10)
+        self.http = httpx.Client(base_url=self.url, headers={"X-Floe-Auth": token}, timeout=10)
         self.extra_clients: list[httpx.Client] = []  # closed with the host
 
     @property
@@ -63,7 +66,7 @@ class FloeHost:
             *self.command,
             f"-conf={self.conf}",
             f"-host_name={self.name}",
-            f"-admin={TOKEN}",
+            *([f"-admin={self.token}"] if self.token_arg else []),
             f"-tags={self.tags}",
             f"-pub_bind=127.0.0.1:{self.port}",
             *self.extra,
@@ -144,7 +147,7 @@ class FloeHost:
         while True:
             url = f"ws://127.0.0.1:{self.port}/ws?run={run_id}&after={after}"
             with connect(
-                url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None
+                url, additional_headers={"X-Floe-Auth": self.token}, open_timeout=10, max_queue=None
             ) as ws:
                 try:
                     while True:

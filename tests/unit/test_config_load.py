@@ -436,6 +436,11 @@ COMMON = [
         "  workspace-root: /srv/ws\n  store-root: /srv/st\n",
         {"workspace_root": "/srv/ws", "store_root": "/srv/st"},
     ),
+    ("", {"max_body": 1 << 20, "allowed_origins": ()}),
+    (
+        "  max-body: 65536\n  allowed-origins: [https://ci.example.com/, http://10.0.0.1:8080]\n",
+        {"max_body": 65536, "allowed_origins": ("https://ci.example.com", "http://10.0.0.1:8080")},
+    ),
 ]
 
 
@@ -470,6 +475,10 @@ def test_common_paths_expand_home_and_tmp_without_creating_anything() -> None:
         ("  store-type: s3\n", "common.store-type", "needs s3-bucket"),
         ("  hosts: [ftp://x]\n", "common.hosts", "http://"),
         ("  base-url: api\n", "common.base-url", "must start with /"),
+        ("  max-body: 100\n", "common.max-body", "at least 1024"),
+        ("  max-body: 1MB\n", "common.max-body", "must be an integer"),
+        ("  allowed-origins: [ci.example.com]\n", "common.allowed-origins", "must be an origin"),
+        ("  allowed-origins: [https://ci.example.com/app]\n", "common.allowed-origins", "must be an origin"),
     ],
 )
 def test_common_rejects(lines: str, key: str, fragment: str) -> None:

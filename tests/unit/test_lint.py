@@ -72,7 +72,7 @@ def test_bad_yaml_and_directories(tmp_path: Path) -> None:
     bad.write_text("flows:\n  - id: [x\n")
     code, lines = run(bad, tmp_path)
     assert code == 1
-    assert lines[0].startswith(f"{bad}:3: bad YAML")
+    assert lines[0].startswith(f"{bad}:3:1: bad YAML")
     assert any(line.startswith(f"{tmp_path}: cannot read") for line in lines)
 
 

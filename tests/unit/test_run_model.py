@@ -77,7 +77,7 @@ def test_unrouted_bad_ends_run_bad_and_good_dangling_does_not_end_early() -> Non
     s = done(s.run, "a", 0)  # task.a.good has no listener: the run goes on while `slow` runs
     assert s.run.status is RunStatus.RUNNING
     s = done(s.run, "slow", 1)  # task.slow.bad has no listener: the run fails
-    assert s.run.status is RunStatus.BAD and "task.slow.bad had no listener" in s.run.reason
+    assert s.run.status is RunStatus.BAD and s.run.reason == "slow failed: exit status 1"
 
 
 def test_nothing_left_running_ends_good() -> None:
@@ -176,6 +176,14 @@ def test_recover_fails_interrupted_and_keeps_waiting_gates() -> None:
     waiting = done(s.run, "build").run
     again = rm.recover(waiting, 9.0)
     assert again.run.status is RunStatus.WAITING and not again.events
+
+
+def test_recover_ends_a_run_whose_cancel_was_asked_for_cancelled() -> None:
+    s = start(flow_of(SIGN_OFF))
+    asked = rm.audited(s.run, {"at": 2.0, "by": "ann", "action": "cancel", "detail": "no longer needed"})
+    r = rm.recover(asked, 9.0).run
+    assert r.status is RunStatus.CANCELLED and r.reason == "no longer needed"
+    assert r.node("build").status is NodeStatus.CANCELLED
 
 
 def test_run_document_round_trip() -> None:

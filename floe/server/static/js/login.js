@@ -3,6 +3,12 @@
 import { api } from "./api.js";
 import { showErrors, clearErrors } from "./forms.js";
 
+/** `next` as a path of this host, read the way the browser reads it; else the dashboard. */
+function sameOrigin(next) {
+  const url = new URL(next || "/app/dash", location.origin);
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : "/app/dash";
+}
+
 export function start() {
   const form = document.getElementById("login");
   const button = form.querySelector("button");
@@ -16,7 +22,7 @@ export function start() {
         login: false,
         body: { user: form.elements.user.value.trim(), password: form.elements.password.value },
       });
-      location.assign(form.dataset.next || "/app/dash");
+      location.assign(sameOrigin(form.dataset.next));
     } catch (err) {
       showErrors(form, err.status === 401 ? new Error("Wrong user or password.") : err);
       form.elements.password.select();
