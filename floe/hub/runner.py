@@ -111,10 +111,18 @@ class RunTasks:
             kept: list[dict[str, Any]] = []
             if node.artifacts and self.store_root is not None:
                 dest = artifact_dir(self.store_root, self.run_id, node.id)
+                notes: list[str] = []  # said in the thread, logged here on the loop
                 try:
-                    kept = await asyncio.to_thread(collect, self.workspace, node.artifacts, dest, emit)
+                    kept = await asyncio.to_thread(
+                        collect, self.workspace, node.artifacts, dest, notes.append
+                    )
                 except OSError as e:
-                    emit(f"artifacts: {e.strerror or e}")
+                    notes.append(f"artifacts: {e.strerror or e}")
+                except Exception as e:  # a task boundary: keeping files never takes the host down
+                    log.exception("<%s> artifacts of %s", self.run_id, node.id)
+                    notes.append(f"artifacts: internal error: {e!r}")
+                for line in notes:
+                    emit(line)
                 for a in kept:
                     emit(f"kept artifact {a['path']} ({a['size']} bytes, sha256 {a['sha256'][:12]})")
             emit.flush()  # its last lines come before its result
