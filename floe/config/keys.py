@@ -61,10 +61,21 @@ NODE_KEYS = frozenset(
         "backoff",
         "when",
         "foreach",
+        "artifacts",
     }
 )
 # keys that only mean something on a task; floe ignored them elsewhere, so elsewhere they warn
-TASK_ONLY_KEYS = ("good", "ignore-fail", "use-status", "timeout", "retries", "backoff", "when", "foreach")
+TASK_ONLY_KEYS = (
+    "good",
+    "ignore-fail",
+    "use-status",
+    "timeout",
+    "retries",
+    "backoff",
+    "when",
+    "foreach",
+    "artifacts",
+)
 FOREACH_KEYS = frozenset({"items", "concurrency", "rate", "result"})
 
 STORE_TYPES = frozenset({"memory", "local", "s3"})

@@ -77,6 +77,7 @@ def parse_node(sec: Section, in_triggers: bool) -> tuple[Node | None, list[TagUs
     opts, fields = _opts(sec, cls, node_type)
     when = _when(sec) if cls is NodeClass.TASK else ""
     foreach = _foreach(sec) if cls is NodeClass.TASK else None
+    artifacts = _artifacts(sec) if cls is NodeClass.TASK else ()
     if problem or node_type is None or cls is None:
         return None, uses
     return Node(
@@ -97,6 +98,7 @@ def parse_node(sec: Section, in_triggers: bool) -> tuple[Node | None, list[TagUs
         line=sec.line,
         when=when,
         foreach=foreach,
+        artifacts=artifacts,
     ), uses
 
 
@@ -163,6 +165,16 @@ def _templates(opts: Section) -> None:
     for key in opts.raw:
         if key not in STATIC_KEYS:
             walk(str(key), opts.value(key))
+
+
+def _artifacts(sec: Section) -> tuple[str, ...]:
+    patterns = sec.strings("artifacts", allow_single=True) or ()
+    for pattern in patterns:
+        parts = pattern.replace("\\", "/").split("/")
+        if not pattern or pattern.startswith("/") or ".." in parts:
+            sec.error("artifacts", f"{pattern!r} must be a relative path or glob inside the workspace")
+            return ()
+    return patterns
 
 
 def _when(sec: Section) -> str:

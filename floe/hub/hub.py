@@ -284,9 +284,9 @@ class Hub:
             case Lines(run_id, node_id, lines):
                 if (run := self.runs.get(run_id)) is not None:
                     self._apply(rm.log_lines(run, node_id, lines, now))
-            case NodeDone(run_id, node_id, status, opts, error):
+            case NodeDone(run_id, node_id, status, opts, error, artifacts):
                 if (run := self.runs.get(run_id)) is not None and run_id not in self._cancelling:
-                    self._apply(rm.node_done(run, node_id, status, opts, error, now))
+                    self._apply(rm.node_done(run, node_id, status, opts, error, now, artifacts))
             case Trigger(flow, trigger, values, reply, by):
                 self.ids.arrived()
                 self._admit(flow, trigger, values, now)
@@ -625,6 +625,7 @@ class Hub:
             self.cache_dir,
             self.post,
             fresh=fresh,
+            store_root=Path(self.config.common.store_root),
             git_key=self.config.common.git_key,
             grace=self.grace,
             secrets=in_scope(self.secrets, self.config.common.secrets, run.flow.id),

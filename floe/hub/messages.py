@@ -65,6 +65,7 @@ class NodeDone:
     status: int
     opts: Mapping[str, Any]
     error: str = ""
+    artifacts: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from floe.model.flow import Flow
 from floe.model.ids import valid_id, valid_run_id
 from floe.model.mask import LineMasker, Masker
 from floe.model.run import REASON, Start
+from floe.nodes.artifacts import artifact_dir, collect
 from floe.nodes.base import NodeContext, NodeError
 from floe.nodes.registry import TASK_TYPES
 
@@ -62,12 +63,14 @@ class RunTasks:
         secrets: Mapping[str, str] | None = None,
         masker: Masker | None = None,
         host_env: Mapping[str, str] = os.environ,
+        store_root: Path | None = None,
     ) -> None:
         self.run_id, self.flow, self.workspace, self.cache_dir = run_id, flow, workspace, cache_dir
         self.post, self.fresh, self.git_key, self.grace = post, fresh, git_key, grace
         self.secrets: Mapping[str, str] = secrets if secrets is not None else {}
         self.masker = masker if masker is not None else Masker(self.secrets.values())
         self.host_env = host_env
+        self.store_root = store_root  # where artifacts are kept (none without it)
         self.inbox: asyncio.Queue[Start] = asyncio.Queue()  # starts that came before the workspace
         self.task: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -104,9 +107,26 @@ class RunTasks:
         emit = _Output(self.run_id, node.id, self.masker.stream(), self.post)
         mask = self.masker.mask
 
-        def done(status: int, opts: Mapping[str, Any], error: str = "") -> None:
+        async def done(status: int, opts: Mapping[str, Any], error: str = "") -> None:
+            kept: list[dict[str, Any]] = []
+            if node.artifacts and self.store_root is not None:
+                dest = artifact_dir(self.store_root, self.run_id, node.id)
+                notes: list[str] = []  # said in the thread, logged here on the loop
+                try:
+                    kept = await asyncio.to_thread(
+                        collect, self.workspace, node.artifacts, dest, notes.append
+                    )
+                except OSError as e:
+                    notes.append(f"artifacts: {e.strerror or e}")
+                except Exception as e:  # a task boundary: keeping files never takes the host down
+                    log.exception("<%s> artifacts of %s", self.run_id, node.id)
+                    notes.append(f"artifacts: internal error: {e!r}")
+                for line in notes:
+                    emit(line)
+                for a in kept:
+                    emit(f"kept artifact {a['path']} ({a['size']} bytes, sha256 {a['sha256'][:12]})")
             emit.flush()  # its last lines come before its result
-            self.post(NodeDone(self.run_id, node.id, status, opts, error))
+            self.post(NodeDone(self.run_id, node.id, status, opts, error, tuple(kept)))
 
         if start.attempt > 1:
             emit(f"attempt {start.attempt}")
@@ -127,23 +147,23 @@ class RunTasks:
         )
         execute = TASK_TYPES.get(node.type)
         if execute is None:
-            done(1, {}, f"no task type {node.type!r}")
+            await done(1, {}, f"no task type {node.type!r}")
             return
         try:
             async with asyncio.timeout(node.timeout):
                 outcome = await (foreach(start, ctx, execute) if start.each else execute(ctx))
         except TimeoutError:
             emit(f"timed out after {node.timeout:g}s")
-            done(TIMED_OUT, {REASON: f"timed out after {node.timeout:g}s"})
+            await done(TIMED_OUT, {REASON: f"timed out after {node.timeout:g}s"})
         except NodeError as e:
             emit(str(e))
-            done(1, {}, mask(str(e)))
+            await done(1, {}, mask(str(e)))
         except Exception as e:  # a task boundary: a bug in a task type fails the node, not the host
             log.exception("<%s> task %s crashed", self.run_id, node.id)  # masked by floe.secrets
             emit(f"internal error: {e!r}")
-            done(1, {}, mask(f"internal error: {e!r}"))
+            await done(1, {}, mask(f"internal error: {e!r}"))
         else:
-            done(outcome.status, self.masker.mask_value(outcome.opts))
+            await done(outcome.status, self.masker.mask_value(outcome.opts))
 
 
 class _Output:

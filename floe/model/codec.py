@@ -40,6 +40,7 @@ def node_doc(n: Node) -> dict[str, Any]:
         "line": n.line,
         "when": n.when,
         "foreach": _foreach_doc(n.foreach),
+        "artifacts": list(n.artifacts),
     }
 
 
@@ -142,6 +143,7 @@ def _node(d: Mapping[str, Any]) -> Node:
         line=int(d.get("line") or 0),
         when=d.get("when") or "",
         foreach=_foreach(d.get("foreach")),
+        artifacts=tuple(d.get("artifacts") or ()),
     )
 
 
@@ -178,6 +180,7 @@ def node_run_doc(n: NodeRun) -> dict[str, Any]:
         "reason": n.reason,
         "tries": [dict(t) for t in n.tries],
         "outputs": dict(n.outputs),
+        "artifacts": [dict(a) for a in n.artifacts],
     }
 
 
@@ -220,6 +223,7 @@ def run_from_doc(d: Mapping[str, Any]) -> Run:
             reason=n.get("reason", ""),
             tries=tuple(dict(t) for t in n.get("tries") or ()),
             outputs=dict(n.get("outputs") or {}),
+            artifacts=tuple(dict(a) for a in n.get("artifacts") or ()),
         )
         for n in d.get("nodes") or ()
     }

@@ -59,6 +59,7 @@ class Node:
     line: int = 0  # 1-based line in the source file, 0 when unknown
     when: str = ""  # an expression: the node is skipped when it is false
     foreach: Foreach | None = None
+    artifacts: tuple[str, ...] = ()  # workspace globs of the files kept with the run
 
 
 @dataclass(frozen=True, slots=True)

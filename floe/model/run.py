@@ -65,6 +65,7 @@ class NodeRun:
     reason: str = ""
     tries: tuple[Mapping[str, Any], ...] = ()  # earlier failed attempts: attempt, exit_status, reason, times
     outputs: Mapping[str, Any] = field(default_factory=dict)  # what the task published (masked)
+    artifacts: tuple[Mapping[str, Any], ...] = ()  # files kept with the run: path, size, sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +277,17 @@ def failure(e: Event) -> str:
     return f"{e.source} failed: {why}"
 
 
-def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], error: str, now: float) -> Step:
-    """A task finished (or could not run: `error`); retry it or route its result tag."""
+def node_done(
+    run: Run,
+    node_id: str,
+    status: int,
+    opts: Mapping[str, Any],
+    error: str,
+    now: float,
+    artifacts: Sequence[Mapping[str, Any]] = (),
+) -> Step:
+    """A task finished (or could not run: `error`); retry it or route its result tag. `artifacts`
+    are the files it kept (each attempt's replace the last's)."""
     b = _Builder(run, now)
     node = run.flow.node(node_id)
     nr = run.node(node_id)
@@ -318,6 +328,7 @@ def node_done(run: Run, node_id: str, status: int, opts: Mapping[str, Any], erro
         stopped=now,
         reason=why or error,
         outputs=dict(opts),
+        artifacts=tuple(dict(a) for a in artifacts),
     )
     out = {**dict(opts), "exit_status": status}
     if error:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from floe.config.errors import FlowFileError
 from floe.model.flow import Flow
@@ -16,6 +17,7 @@ from floe.model.form import FormError
 from floe.model.gate import may_answer
 from floe.model.policy import Rejected
 from floe.model.run import Run
+from floe.nodes.artifacts import find as find_artifact
 from floe.server import jsonbody
 from floe.server.auth import COOKIE, Sessions, same
 from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
@@ -183,6 +185,27 @@ async def node_log(request: Request) -> Response:
         raise ApiError(404, f"flow {found.run.flow.id} has no node {node_id}")
     lines = await ctx(request).hub.store.node_log(found.run.run_id, node_id)
     return PlainTextResponse("".join(line + "\n" for line in lines))
+
+
+async def artifact(request: Request) -> Response:
+    """One file a task kept, as it was stored (an attachment, never rendered by the browser)."""
+    found = await _locate(request)
+    node_id, rel = request.path_params["node"], request.path_params["path"]
+    if found.peer is not None or found.run is None:
+        host = (found.view() or {}).get("exec_host", "another host")
+        raise ApiError(404, f"the artifacts of run {request.path_params['run']} are kept by {host}: ask it")
+    kept = found.run.node(node_id).artifacts
+    if not any(a.get("path") == rel for a in kept):
+        raise ApiError(404, f"node {node_id} of run {found.run.run_id} kept no artifact {rel}")
+    path = find_artifact(Path(ctx(request).hub.config.common.store_root), found.run.run_id, node_id, rel)
+    if path is None:
+        raise ApiError(404, f"artifact {rel} of {found.run.run_id} is no longer stored")
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=PurePosixPath(rel).name,
+        content_disposition_type="attachment",
+    )
 
 
 async def cancel(request: Request) -> Response:

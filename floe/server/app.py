@@ -33,6 +33,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/flows/{flow}/runs", api.runs),
         Route("/flows/{flow}/runs/{run}", api.run),
         Route("/flows/{flow}/runs/{run}/nodes/{node}/log", api.node_log),
+        Route("/flows/{flow}/runs/{run}/artifacts/{node}/{path:path}", api.artifact),
         Route("/flows/{flow}/runs/{run}/cancel", api.cancel, methods=["POST"]),
         Route("/flows/{flow}/runs/{run}/rerun", api.rerun, methods=["POST"]),
         Route("/stop", api.stopped),

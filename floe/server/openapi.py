@@ -166,6 +166,7 @@ SCHEMAS: dict[str, S] = {
             "tries": {**arr(ANY_OBJ), "description": "each earlier attempt of a retried task"},
             "reason": STR,
             "outputs": {**ANY_OBJ, "description": "what the task published ($FLOE_OUTPUT, http answers)"},
+            "artifacts": {**arr(ref("Artifact")), "description": "files kept with the run"},
             "waits": arr(STR),
             "values": ANY_OBJ,
             "fields": arr(ref("Field")),
@@ -216,6 +217,7 @@ SCHEMAS: dict[str, S] = {
         ["flow"],
     ),
     "PostedRun": obj({"run_id": STR, "flow": STR}),
+    "Artifact": obj({"path": STR, "size": INT, "sha256": STR}),
     "Answered": obj({"run_id": STR, "ok": BOOL}),
     "Host": obj(
         {
@@ -399,6 +401,21 @@ def spec(base: str) -> S:
                 "A node's output, one line per line",
                 {"200": {"description": "the log", "content": {"text/plain": {"schema": STR}}}, **_err(404)},
                 params=["flow", "run", "node"],
+            )
+        },
+        f"{run}/artifacts/{{node}}/{{path}}": {
+            "get": _op(
+                "Download a file a node kept (its path relative to the workspace)",
+                {
+                    "200": {
+                        "description": "the file, as an attachment",
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_err(404),
+                },
+                params=["flow", "run", "node", "path"],
             )
         },
         f"{run}/cancel": {

@@ -114,6 +114,7 @@ def run_detail(r: Run) -> dict[str, Any]:
                 "tries": [dict(t) for t in nr.tries],
                 "reason": nr.reason,
                 "outputs": dict(nr.outputs),
+                "artifacts": [dict(a) for a in nr.artifacts],
                 **({"waits": list(nr.waits)} if n.wait else {}),
                 **(
                     {"values": dict(nr.values), "fields": [field_doc(f) for f in n.fields]}

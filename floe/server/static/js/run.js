@@ -165,10 +165,24 @@ function renderNodeHead() {
   if (n.reason) meta.push(h("span", {}, n.reason));
   put($("node-meta"), meta);
   const outs = Object.entries(n.outputs || {});
+  const files = n.artifacts || [];
   const box = $("node-outputs");
-  box.hidden = !outs.length;
-  put(box, outs.length ? [h("h3", {}, "Outputs"), h("dl", {}, outs.flatMap(([k, v]) =>
-    [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, typeof v === "string" ? v : JSON.stringify(v))]))] : []);
+  box.hidden = !outs.length && !files.length;
+  const base = `${document.body.dataset.base}/flows/${enc(FLOW)}/runs/${enc(RUN)}/artifacts/${enc(n.id)}/`;
+  put(box,
+    outs.length ? [h("h3", {}, "Outputs"), h("dl", {}, outs.flatMap(([k, v]) =>
+      [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, typeof v === "string" ? v : JSON.stringify(v))]))] : [],
+    files.length ? [h("h3", {}, "Artifacts"), h("ul", { class: "artifacts" }, files.map((a) => h("li", {},
+      h("a", { class: "mono", href: base + a.path.split("/").map(encodeURIComponent).join("/"), download: "" }, a.path),
+      h("span", { class: "size" }, bytes(a.size)),
+      h("span", { class: "mono sum", title: `sha256 ${a.sha256}` }, a.sha256.slice(0, 12)))))] : []);
+}
+
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
 }
 
 function select(id, { user = false } = {}) {
