@@ -33,7 +33,9 @@ flows:
 
 
 def test_a_run_page_lists_and_downloads_artifacts(
-    page: Page, floe_host: Callable[..., FloeHost], tmp_path: Path  # noqa: F811
+    page: Page,  # noqa: F811 (the fixture imported above)
+    floe_host: Callable[..., FloeHost],
+    tmp_path: Path,
 ) -> None:
     host = floe_host(CONFIG)
     run_id = host.trigger("art")

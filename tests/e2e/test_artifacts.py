@@ -66,7 +66,10 @@ def test_declared_files_are_kept_listed_and_downloadable(host: FloeHost) -> None
 def test_files_are_kept_from_a_failed_task_too_and_nothing_else_is_served(host: FloeHost) -> None:
     run = host.wait_run("art", host.trigger("art", values={"fail": "3"}))
     assert run["status"] == "bad"
-    assert [a["path"] for a in build(run)["artifacts"]][0] == "dist/app-1.0.tgz"
+    assert sorted(a["path"] for a in build(run)["artifacts"]) == [
+        "dist/app-1.0.tgz",
+        "reports/unit/junit.xml",
+    ]
     base = f"/flows/art/runs/{run['run_id']}/artifacts/build"
     for path in ("out-link", "../../../outside.txt", "dist/other.tgz", "%2e%2e/%2e%2e/floe.db"):
         assert host.get(f"{base}/{path}").status_code in (400, 404), path
