@@ -57,7 +57,10 @@ def _flow(c: Context, flow_id: str, ver: int = 0) -> Flow:
 
 async def healthz(request: Request) -> Response:
     c = ctx(request)
-    return JSONResponse({"host": c.hub.host.id, "tags": sorted(c.hub.host.tags), "ok": c.hub.ready.is_set()})
+    # ok once runs are recovered and every peer was asked once: before that, this host's view of
+    # the cluster (where a run is, who is online) is not yet worth answering from
+    ok = c.hub.ready.is_set() and c.hub.cluster.beaten.is_set()
+    return JSONResponse({"host": c.hub.host.id, "tags": sorted(c.hub.host.tags), "ok": ok})
 
 
 async def login(request: Request) -> Response:
