@@ -117,9 +117,10 @@ def _route_paths(routes: list[BaseRoute], prefix: str) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for r in routes:
         if isinstance(r, Route):
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path)  # `{path:path}` is `{path}` in OpenAPI
             for m in r.methods or {"GET"}:
                 if m != "HEAD":
-                    out.add((prefix + r.path, m.lower()))
+                    out.add((prefix + path, m.lower()))
         elif isinstance(r, WebSocketRoute):
             out.add((prefix + r.path, "get"))
         elif isinstance(r, Mount):
