@@ -30,5 +30,6 @@ export function start() {
       button.disabled = false;
     }
   });
+  button.disabled = false; // disabled in the page until now: the browser's own submit would GET ?password=
   form.elements[form.elements.user.value ? "password" : "user"].focus();
 }
