@@ -1,4 +1,4 @@
-"""Run now: an operator fires a timer or poll-git trigger at once, through a real host's API."""
+"""Run now (an operator fires a timer or poll-git trigger at once) and `GET {base}/me`, on a real host."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from floe.server.passwords import hash_password
 from tests.conftest import HostFactory
+from tests.e2e.test_api_extras import check
 from tests.support.gitrepo import Repo
 from tests.support.host import BASE, FloeHost
 
@@ -108,3 +109,29 @@ def test_poll_git_runs_the_default_branch_or_the_ref_asked_for(host: FloeHost, r
     assert nope.status_code == 400 and nope.json()["field"] == "ref"
     runs = host.get("/flows/watched/runs").json()
     assert sorted(r["run_id"] for r in runs["archive"]) == sorted([run_id, asked])
+
+
+def test_me_names_the_user_and_role_of_the_credential(host: FloeHost) -> None:
+    assert session(host, "vera").get("/me").json() == {"user": "vera", "role": "viewer"}
+    assert session(host, "otto").get("/me").json() == {"user": "otto", "role": "operator"}
+    assert host.get("/me").json() == {"user": "admin", "role": "admin"}  # the admin token
+    anon = httpx.Client(base_url=host.url + BASE)
+    host.extra_clients.append(anon)
+    assert anon.get("/me").status_code == 401
+
+
+def test_the_answers_are_the_ones_openapi_describes(host: FloeHost) -> None:
+    doc = host.get("/openapi.json").json()
+    otto = session(host, "otto")
+    run_now = f"{BASE}/flows/{{flow}}/triggers/{{trigger}}/run"
+    answers = [
+        (host.get("/me"), f"{BASE}/me", "get"),
+        (otto.post("/flows/hourly/triggers/tick/run", json={}), run_now, "post"),
+        (otto.post("/flows/formed/triggers/go/run", json={}), run_now, "post"),
+        (session(host, "vera").post("/flows/hourly/triggers/tick/run", json={}), run_now, "post"),
+    ]
+    for resp, path, method in answers:
+        responses = doc["paths"][path][method]["responses"]
+        assert str(resp.status_code) in responses, f"{method} {path}: {resp.status_code} undocumented"
+        schema = responses[str(resp.status_code)]["content"]["application/json"]["schema"]
+        assert check(resp.json(), schema, doc) == [], resp.text
