@@ -21,6 +21,7 @@ DEFAULT_TOKEN_FILE = "~/.floe/admin-token"  # where a host without -admin writes
 GOOD, BAD, OTHER = 0, 1, 2  # exit statuses, as `gh run watch --exit-status`
 EXIT = {"good": GOOD, "bad": BAD}
 UNAUTHORIZED = 4401  # the host's close code for a missing or bad credential
+UNREADABLE = 1011  # the host cannot read the run's stored record or events (the reason says why)
 RECONNECT_FOR = 120.0  # seconds the stream may stay unreachable (a host restart) before giving up
 MAX_BACKOFF = 5.0
 
@@ -140,6 +141,8 @@ def events(host: str, token: str, run_id: str) -> Iterator[dict[str, Any]]:
         except ConnectionClosed as e:
             if e.rcvd is not None and e.rcvd.code == UNAUTHORIZED:
                 raise ClientError("the host refused the admin token (4401)") from e
+            if e.rcvd is not None and e.rcvd.code == UNREADABLE:
+                raise ClientError(f"the host cannot read run {run_id}: {e.rcvd.reason}") from e
         except (OSError, InvalidHandshake, TimeoutError) as e:
             if time.monotonic() - since > RECONNECT_FOR:
                 raise ClientError(f"lost the event stream of {run_id}: {e}") from e
