@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="floe",
         description="Serve a floe host. floe's single-dash flags (-tags=linux,go) work as well as --tags.",
         epilog="Also: floe lint FILE... (validate configs and flow files), floe hash-password (a hash for "
-        "common.users), floe keys list|rotate [--reencrypt] (the store's encryption keys).",
+        "common.users), floe run FLOW [-v KEY=VALUE]... [--follow] (trigger a run, stream it), "
+        "floe keys list|rotate [--reencrypt] (the store's encryption keys).",
     )
 
     def opt(name: str, help: str, default: str) -> None:
@@ -135,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(lint(_lint_parser().parse_args(args[1:]).files, sys.stdout))
     if args[:1] == ["hash-password"]:
         sys.exit(_hash_password())
+    if args[:1] == ["run"]:
+        from floe.client import main as run_main
+
+        sys.exit(run_main(args[1:]))
     if args[:1] == ["keys"]:
         from floe.keys import main as keys_main
 

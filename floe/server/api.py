@@ -108,6 +108,12 @@ async def _check_login(c: Context, user: str, password: str) -> str | None:
     return account.role if await asyncio.to_thread(check_password, password, account.password) else None
 
 
+async def me(request: Request) -> Response:
+    """Who this request's credential is: `{user, role}` (the dashboard hides what the role may not do)."""
+    principal = request.scope.get("state", {}).get("principal")
+    return JSONResponse({"user": who(request), "role": str(getattr(principal, "role", ""))})
+
+
 async def logout(request: Request) -> Response:
     sessions: Sessions = ctx(request).sessions
     token = request.cookies.get(COOKIE)

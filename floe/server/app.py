@@ -8,7 +8,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from floe.hub.hub import NotDurable
-from floe.server import api, metrics, openapi, p2p, pages, posted, reload, webhooks, ws
+from floe.server import api, metrics, openapi, p2p, pages, posted, reload, trigger_now, webhooks, ws
 from floe.server.auth import AuthMiddleware
 from floe.server.context import Context
 from floe.server.errors import (
@@ -28,6 +28,7 @@ def api_routes() -> list[BaseRoute]:
     return [
         Route("/login", api.login, methods=["POST"]),
         Route("/logout", api.logout, methods=["POST"]),
+        Route("/me", api.me),
         Route("/flows", api.flows),
         Route("/flows/{flow}", api.flow),
         Route("/flows/{flow}/runs", api.runs),
@@ -36,6 +37,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/flows/{flow}/runs/{run}/artifacts/{node}/{path:path}", api.artifact),
         Route("/flows/{flow}/runs/{run}/cancel", api.cancel, methods=["POST"]),
         Route("/flows/{flow}/runs/{run}/rerun", api.rerun, methods=["POST"]),
+        Route("/flows/{flow}/triggers/{trigger}/run", trigger_now.endpoint, methods=["POST"]),
         Route("/stop", api.stopped),
         Route("/stop", api.stop, methods=["POST"]),
         Route("/go", api.go, methods=["POST"]),

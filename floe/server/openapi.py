@@ -249,6 +249,10 @@ SCHEMAS: dict[str, S] = {
     "ReloadFailed": obj({"error": STR, "problems": arr(STR)}, ["error"]),
     "WebhookAnswer": obj({"started": BOOL, "run_id": STR, "reason": STR, "error": STR, "policy": STR}, []),
     "Rerun": obj({"run_id": STR, "rerun_of": STR, "from": STR}),
+    "RunNowRequest": obj(
+        {"ref": {"type": "string", "description": "poll-git: the branch, tag or full ref to run"}}, []
+    ),
+    "RanNow": obj({"run_id": STR, "trigger": STR}),
     "StopRequest": obj(
         {
             "flow": {"type": "string", "description": "a flow id, or * (default) for all"},
@@ -367,6 +371,21 @@ def spec(base: str) -> S:
                 },
                 body="Login",
                 auth=False,
+            )
+        },
+        f"{base}/me": {
+            "get": _op(
+                "Who the credential is: the dashboard hides what its role may not do",
+                {"200": _json("Principal", "the user and role")},
+            )
+        },
+        f"{base}/flows/{{flow}}/triggers/{{trigger}}/run": {
+            "post": _op(
+                "Run now: fire a timer or poll-git trigger at once (operator); poll-git runs one "
+                "watched ref at its current commit: body ref, else the repository's HEAD branch",
+                {"202": _json("RanNow", "a run was created"), **_err(400, 403, 404, 422)},
+                params=["flow", "trigger"],
+                body="RunNowRequest",
             )
         },
         f"{base}/logout": {
@@ -521,6 +540,7 @@ def spec(base: str) -> S:
         f"{base}/metrics": {"get": _op("Prometheus metrics (same as /metrics)", {"200": text})},
         f"{base}/ws": {"get": ws},
     }
+    paths[f"{base}/flows/{{flow}}/triggers/{{trigger}}/run"]["post"]["requestBody"]["required"] = False
     for item in paths.values():
         for method, op in item.items():
             if method != "get":  # what the HTTP edge refuses before any handler (floe/server/guard.py)

@@ -72,7 +72,10 @@ def _ctx(request: Request) -> Context:
 def render(request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
     c = _ctx(request)
     base = c.hub.config.common.base_url.rstrip("/") or "/build/api"
+    principal = request.scope.get("state", {}).get("principal")  # None on the login page
     defaults: dict[str, Any] = {
+        "user": str(getattr(principal, "user", "")),
+        "role": str(getattr(principal, "role", "")),
         "base": base,
         "v": VERSION,
         "host": c.hub.host.id,

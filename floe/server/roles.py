@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from floe.model.gate import RANK
 
 _ADMIN = ("/stop", "/go", "/config/reload")
 _OPERATOR_POSTS = ("/push/data", "/cancel", "/rerun")  # and POST /runs, when the config allows it
+_RUN_NOW = re.compile(r"/flows/[^/]+/triggers/[^/]+/run")
 
 
 def needed(method: str, path: str) -> str:
@@ -16,6 +19,8 @@ def needed(method: str, path: str) -> str:
         return "viewer"
     if path in _ADMIN:
         return "admin"
+    if _RUN_NOW.fullmatch(path):
+        return "operator"
     if path == "/runs":
         return "operator"  # the handler also checks common.posted-flows
     if path in ("/login", "/logout") or path.endswith(_OPERATOR_POSTS) or path.startswith("/push/"):

@@ -287,6 +287,7 @@ def test_cancel_a_long_run(page: Page, host: FloeHost) -> None:
     log_in(page, host, f"/app/flows/slow/runs/{run}")
     node(page, "nap", "running")
     expect(page.locator("#log")).to_contain_text("going to sleep")
+    page.once("dialog", lambda d: d.accept())  # "Cancel run h1-1?"
     page.click("#cancel")
     page.wait_for_selector('body[data-run-status="cancelled"]')
     node(page, "nap", "cancelled")

@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "triggers": BASE | {"config", "nodes", "store", "cluster", "hub"},
     "server": BASE | {"config", "nodes", "store", "cluster", "hub", "triggers"},
     "keys": BASE | {"config", "store"},
+    "client": set(),  # `floe run`: the host's public API only
     "host": BASE | {"config", "store", "cluster", "hub", "triggers", "server", "secrets"},
 }
 

@@ -5,10 +5,35 @@ import { h, put, debounce, ago, when, duration, runTime, pill, runUrl } from "./
 import { dataForm } from "./forms.js";
 import { drawGraph } from "./graph.js";
 import { follow } from "./live.js";
+import { ROLE, may } from "./roles.js";
 
 const PAGE = 20;
 const FLOW = document.body.dataset.flow;
 const state = { flow: null, runs: null, pages: [null], page: 0 };
+const RUN_NOW = new Set(["timer", "poll-git"]);
+
+/** The "Run now" button of a timer or poll-git trigger: a run at once, beside the schedule. */
+function runNow(flow, t) {
+  const error = h("div", { class: "form-error", role: "alert", hidden: true });
+  const button = h("button", { class: "btn primary", type: "button", "data-run-now": t.id }, "Run now");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      const res = await api(`/flows/${enc(flow.id)}/triggers/${enc(t.id)}/run`, { method: "POST", body: {} });
+      location.assign(runUrl(flow.id, res.run_id));
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      button.disabled = false;
+    }
+  });
+  return h("div", { class: "row" }, button, error);
+}
+
+function notAllowed() {
+  return h("p", { class: "muted", "data-needs": "operator" }, `Starting a run needs the operator role (you are ${ROLE}).`);
+}
 
 function triggerForms(flow) {
   const box = document.getElementById("triggers");
@@ -18,8 +43,10 @@ function triggerForms(flow) {
       h("span", { class: "chip" }, `${t.type} · ${t.id}`));
     if (t.type !== "data") {
       return h("div", { class: "trigger", "data-trigger": t.id }, head,
-        h("p", { class: "muted" }, `Started by its ${t.type} trigger; no form.`), triggerStatus(t.status));
+        h("p", { class: "muted" }, `Started by its ${t.type} trigger; no form.`), triggerStatus(t.status),
+        RUN_NOW.has(t.type) && may("operator") ? runNow(flow, t) : null);
     }
+    if (!may("operator")) return h("div", { class: "trigger", "data-trigger": t.id }, head, notAllowed());
     const form = dataForm(t.form.fields, {
       id: t.id,
       label: "Run",

@@ -6,6 +6,7 @@ import { dataForm } from "./forms.js";
 import { drawGraph } from "./graph.js";
 import { follow } from "./live.js";
 import { LogPanel } from "./logpanel.js";
+import { ROLE, may } from "./roles.js";
 
 const FLOW = document.body.dataset.flow;
 const RUN = document.body.dataset.run;
@@ -54,9 +55,9 @@ function states(run) {
 function renderHead(run) {
   put($("status"), pill(run.status));
   const cancel = $("cancel");
-  cancel.hidden = !LIVE.has(run.status);
+  cancel.hidden = !LIVE.has(run.status) || !may("operator");
   if (!LIVE.has(run.status)) { cancel.disabled = false; cancel.textContent = "Cancel run"; }
-  $("rerun").hidden = LIVE.has(run.status);
+  $("rerun").hidden = LIVE.has(run.status) || !may("operator");
   const total = run.started ? (run.ended || now()) - run.started : null;
   const item = (k, v, key, title) => h("div", { "data-k": key }, h("div", { class: "k" }, k), h("div", { class: "v", title: title || "" }, v));
   put($("summary"),
@@ -96,7 +97,8 @@ function renderGates(run) {
   for (const n of waiting) {
     if (state.gates.has(n.id)) continue; // keep what the user typed
     const fields = (n.fields || []).map((f) => ({ ...f, default: n.values && f.id in n.values ? n.values[f.id] : f.default }));
-    const form = dataForm(fields, {
+    const form = !may("operator") ? h("p", { class: "muted", "data-needs": "operator" },
+      `Answering needs the operator role (you are ${ROLE}).`) : dataForm(fields, {
       id: n.id,
       label: "Submit",
       submit: async (values) => {
@@ -154,7 +156,7 @@ function renderNodeHead() {
     return;
   }
   put(title, h("h2", {}, n.name || n.id), pill(nodeState(n)));
-  $("rerun-from").hidden = LIVE.has(state.run.status) || !["exec", "fetch", "git-checkout", "git-merge", "timer", "data"].includes(n.type);
+  $("rerun-from").hidden = LIVE.has(state.run.status) || !may("operator") || !["exec", "fetch", "git-checkout", "git-merge", "timer", "data"].includes(n.type);
   raw.hidden = false;
   raw.href = `${document.body.dataset.base}/flows/${enc(FLOW)}/runs/${enc(RUN)}/nodes/${enc(n.id)}/log`;
   const meta = [h("span", { class: "mono" }, n.id), h("span", {}, n.type)];
@@ -242,6 +244,7 @@ export async function start() {
   const refresh = debounce(() => load().catch(showError), 60);
   $("cancel").addEventListener("click", async (ev) => {
     const btn = ev.currentTarget;
+    if (!confirm(`Cancel run ${RUN}? Its running tasks are stopped.`)) return;
     btn.disabled = true;
     btn.textContent = "Cancelling…";
     try {

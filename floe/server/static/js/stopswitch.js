@@ -1,6 +1,7 @@
 // The stop switch, on every page: a red banner while dispatch is stopped, with its reason.
 
 import { api, showError } from "./api.js";
+import { may } from "./roles.js";
 
 const box = document.getElementById("stop-banner");
 
@@ -20,7 +21,7 @@ function render(stopped) {
     const text = document.createElement("span");
     text.textContent = `Dispatch stopped for ${scopeName(scope)}: ${stopped[scope]}`;
     row.append(text);
-    if (scope !== "stop-file") {
+    if (scope !== "stop-file" && may("admin")) {
       const go = document.createElement("button");
       go.type = "button";
       go.className = "btn small";
