@@ -9,6 +9,7 @@ from floe.config.keys import FLOW_KEYS
 from floe.config.nodes import TagUse, parse_node
 from floe.config.policies import parse_policies
 from floe.config.reader import Section, suggest
+from floe.config.retention import parse_retention
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.graph import emittable
 from floe.model.template import STATIC_KEYS, output_refs
@@ -58,6 +59,7 @@ def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
         triggers=tuple(triggers),
         tasks=tuple(tasks),
         policies=parse_policies(sec),
+        retention=parse_retention(sec),
         source=sec.report.source,
         line=sec.line,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from floe.model.gate import RANK
 
-_ADMIN = ("/stop", "/go", "/config/reload")
+_ADMIN = ("/stop", "/go", "/config/reload", "/retention/run")
 _OPERATOR_POSTS = ("/push/data", "/cancel", "/rerun")  # and POST /runs, when the config allows it
 
 
