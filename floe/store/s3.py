@@ -142,6 +142,7 @@ class S3Store:
         self._client: Any = None
         self._uploader: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._settled = asyncio.Event()  # set each time an upload ends (delete_run waits on it)
         self._waiters: list[_Waiter] = []  # flush_s3 calls waiting for their runs to be uploaded
         self._dirty: set[int] = set()  # shards whose uploaded runs are not yet saved as gone
         self._saved = 0.0  # when dirty shards were last saved (monotonic)
@@ -277,6 +278,9 @@ class S3Store:
             gen = self._pending.get(run_id)
         if gen is not None:
             self._unqueue(run_id, gen)
+        while run_id in self._inflight:  # an upload of it under way: its objects are put first
+            self._settled.clear()
+            await self._settled.wait()
         await self.local.delete_run(run_id)
         self._runs.drop(run_id)
         self._logs.drop(run_id)
@@ -461,9 +465,11 @@ class S3Store:
                 self._inflight.discard(run_id)
                 if self._pending.get(run_id) == gen:  # to the back of the queue
                     self._pending[run_id] = self._pending.pop(run_id)
+            self._settled.set()
             return exc
         with self._lock:
             self._inflight.discard(run_id)
+        self._settled.set()
         self._unqueue(run_id, gen)
         if self.pending_uploads:
             self._wake.set()
