@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from floe.model.flow import Flow
 from floe.model.ids import valid_id, valid_run_id
@@ -61,6 +61,8 @@ class Retainer:
             due, self._due = self._due, set()
             try:
                 await self.sweep(due or None, by="retention")
+            except StoreError as e:  # the store cannot be read or written now: the next pass tries
+                log.warning("retention pass skipped: %s", e)
             except Exception:  # a bug here must not stop the host; the next pass tries again
                 log.exception("retention pass failed")
 
@@ -91,7 +93,7 @@ class Retainer:
         archived = [
             Archived(str(d["run_id"]), float(d["created"]), d.get("status") == "bad")
             for d in docs
-            if UNREADABLE not in d and d.get("exec_host") == hub.host.id  # each host sweeps its own
+            if UNREADABLE not in d and _ours(d, hub.host.id)
         ]
         ws_dir = hub.workspace_root / "spaces" / flow_id / "ws"
         spaces = await asyncio.to_thread(_listed, ws_dir)
@@ -116,6 +118,13 @@ class Retainer:
         if runs or workspaces:
             log.info("retention: %s: deleted %d runs, %d workspaces", flow_id, runs, workspaces)
         return Swept(runs, workspaces, failed)
+
+
+def _ours(doc: dict[str, Any], host_id: str) -> bool:
+    """Each host sweeps the runs it executed, and those it adopted that ended before running
+    anywhere (cancelled while pending)."""
+    ran = doc.get("exec_host") or ""
+    return ran == host_id or (not ran and str(doc["run_id"]).rpartition("-")[0] == host_id)
 
 
 def _listed(folder: Path) -> list[str]:

@@ -134,3 +134,16 @@ def test_default_keeps_every_run_and_ten_workspaces(floe_host: HostFactory, tmp_
     sweep(host)
     assert all(exists(host, r) for r in ids)
     assert spaces(host, "kept") == set(ids[2:])
+
+
+def test_a_run_cancelled_before_it_ran_is_swept_too(host: FloeHost) -> None:
+    assert host.post("/stop", {"flow": "kept", "reason": "hold"}).status_code == 200
+    never = host.trigger("kept")
+    assert host.run("kept", never)["status"] == "pending"
+    assert host.post(f"/flows/kept/runs/{never}/cancel").status_code == 202
+    assert host.wait_run("kept", never)["exec_host"] == ""
+    assert host.post("/go", {"flow": "kept"}).status_code == 200
+    for _ in range(3):
+        assert host.wait_run("kept", host.trigger("kept"))["status"] == "good"
+    sweep(host)
+    assert not exists(host, never)
