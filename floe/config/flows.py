@@ -43,6 +43,8 @@ def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
     tasks, uses = _nodes(sec, "tasks", in_triggers=False)
     if document and sec.has("triggers"):
         sec.warn("triggers", "triggers of a flow-file document are ignored (the host config's are used)")
+    if document and sec.has("retention"):
+        sec.warn("retention", "retention of a flow-file document is ignored (the host config's is used)")
     if not document and not sec.raw.get("triggers"):
         sec.report.warn(sec.line, sec.key_path("triggers"), "flow has no triggers, so it can never start")
     if not sec.raw.get("tasks") and not flow_file:

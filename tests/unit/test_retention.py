@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from floe.config import ConfigError, parse_config
+from floe.config import ConfigError, parse_config, parse_flow_document
 from floe.model.retention import DAY, DEFAULT_WORKSPACE_RUNS, SINGLE, Archived, Retention, plan
 
 NOW = 1_000 * DAY
@@ -148,3 +148,13 @@ def test_common_retention_must_be_a_mapping() -> None:
             CONFIG.replace("  retention: {keep-runs: 50", "  retention: [1]\n  x: {keep-runs: 50"), "c.yml"
         )
     assert any(p.key == "common.retention" and p.line == 2 for p in err.value.errors), err.value
+
+
+def test_a_flow_file_document_s_retention_warns_that_it_is_ignored() -> None:
+    doc = parse_flow_document(
+        "id: x\nretention: {keep-runs: 2}\ntasks: [{name: e, type: end, listen: trigger.good}]\n", "d.yml"
+    )
+    assert [(w.line, w.key) for w in doc.warnings] == [(2, "retention")]
+    assert "ignored" in doc.warnings[0].message
+    with pytest.raises(ConfigError, match="keep-runs"):
+        parse_flow_document("id: x\nretention: {keep-runs: many}\n", "d.yml")
