@@ -99,13 +99,7 @@ class Retainer:
         spaces = await asyncio.to_thread(_listed, ws_dir)
         todo = plan(archived, spaces, held, policy, hub.clock())
         runs = workspaces = failed = 0
-        for run_id in todo.runs:
-            try:
-                await hub.store.delete_run(run_id)
-                runs += 1
-            except StoreError as e:
-                failed += 1
-                log.warning("retention: cannot delete run %s: %s", run_id, e)
+        stuck: set[str] = set()  # workspaces that could not go: their runs stay, to be tried again
         for name in todo.workspaces:
             if not valid_run_id(name):  # never a path outside the flow's ws folder
                 continue
@@ -114,7 +108,17 @@ class Retainer:
                 workspaces += 1
             except OSError as e:
                 failed += 1
+                stuck.add(name)
                 log.warning("retention: cannot delete workspace %s: %s", ws_dir / name, e)
+        for run_id in todo.runs:
+            if run_id in stuck:
+                continue
+            try:
+                await hub.store.delete_run(run_id)
+                runs += 1
+            except StoreError as e:
+                failed += 1
+                log.warning("retention: cannot delete run %s: %s", run_id, e)
         if runs or workspaces:
             log.info("retention: %s: deleted %d runs, %d workspaces", flow_id, runs, workspaces)
         return Swept(runs, workspaces, failed)

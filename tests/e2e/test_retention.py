@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -147,3 +148,22 @@ def test_a_run_cancelled_before_it_ran_is_swept_too(host: FloeHost) -> None:
         assert host.wait_run("kept", host.trigger("kept"))["status"] == "good"
     sweep(host)
     assert not exists(host, never)
+
+
+def test_a_workspace_that_cannot_be_deleted_keeps_its_run_until_it_can(host: FloeHost) -> None:
+    stuck = host.trigger("kept", values={"hold": "yes"})
+    host.wait_run("kept", stuck, want={"waiting"})  # its `work` task has written out.txt
+    folder = host.root / "ws" / "spaces" / "kept" / "ws" / stuck
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        assert host.push("kept", "gate", {"ok": "y"}, run=stuck).status_code == 200
+        assert host.wait_run("kept", stuck)["status"] == "good"
+        for _ in range(3):
+            assert host.wait_run("kept", host.trigger("kept"))["status"] == "good"
+        assert sweep(host)["failed"] >= 1  # beyond the newest 3, but its workspace stays
+        assert exists(host, stuck) and folder.exists()
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert sweep(host)["failed"] == 0  # this pass or one after an archive took both
+    assert not exists(host, stuck) and not folder.exists()
