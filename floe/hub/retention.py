@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from floe.model.flow import Flow
 from floe.model.ids import valid_id, valid_run_id
 from floe.model.retention import Archived, Retention, plan
-from floe.store.errors import UNREADABLE, StoreError
+from floe.store.errors import UNREADABLE, DamagedRecord, StoreError
 
 if TYPE_CHECKING:
     from floe.hub.hub import Hub
@@ -89,14 +89,23 @@ class Retainer:
         hub = self.hub
         policy = (flow.retention if flow is not None else Retention()).over(hub.config.common.retention)
         held = {r.run_id for r in hub.runs.values()} | {r.rerun_of for r in hub.runs.values() if r.rerun_of}
-        docs = await hub.store.list_runs(phase="archive", flow=flow_id)
+        ws_dir = hub.workspace_root / "spaces" / flow_id / "ws"
+        spaces = await asyncio.to_thread(_listed, ws_dir)
+        if policy.keep_runs is None and policy.keep_days is None:  # only workspaces to judge
+            docs = await hub.store.list_runs(phase="archive", flow=flow_id, limit=policy.workspaces_kept)
+            listed = {str(d["run_id"]) for d in docs}
+            for name in spaces:  # an archive kept for ever is never read whole
+                if name not in listed and name not in held and valid_run_id(name):
+                    doc = await _readable(hub, name)
+                    if doc is not None and doc.get("phase") == "archive" and doc.get("flow") == flow_id:
+                        docs.append(doc)
+        else:
+            docs = await hub.store.list_runs(phase="archive", flow=flow_id)
         archived = [
             Archived(str(d["run_id"]), float(d["created"]), d.get("status") == "bad")
             for d in docs
             if UNREADABLE not in d and _ours(d, hub.host.id)
         ]
-        ws_dir = hub.workspace_root / "spaces" / flow_id / "ws"
-        spaces = await asyncio.to_thread(_listed, ws_dir)
         todo = plan(archived, spaces, held, policy, hub.clock())
         runs = workspaces = failed = 0
         stuck: set[str] = set()  # workspaces that could not go: their runs stay, to be tried again
@@ -122,6 +131,14 @@ class Retainer:
         if runs or workspaces:
             log.info("retention: %s: deleted %d runs, %d workspaces", flow_id, runs, workspaces)
         return Swept(runs, workspaces, failed)
+
+
+async def _readable(hub: Hub, run_id: str) -> dict[str, Any] | None:
+    """The stored document of `run_id`; None when there is none or it cannot be read."""
+    try:
+        return await hub.store.get_run(run_id)
+    except DamagedRecord:
+        return None
 
 
 def _ours(doc: dict[str, Any], host_id: str) -> bool:

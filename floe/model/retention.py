@@ -22,6 +22,10 @@ class Retention:
     keep_failed_days: float | None = None  # bad runs: kept D days, whatever keep-runs says
     workspace_runs: int | None = None  # workspaces kept: those of the newest N archived runs
 
+    @property
+    def workspaces_kept(self) -> int:
+        return DEFAULT_WORKSPACE_RUNS if self.workspace_runs is None else self.workspace_runs
+
     def over(self, base: Retention) -> Retention:
         """This policy, its unset keys taken from `base`."""
         return Retention(
@@ -81,9 +85,8 @@ def plan(
             if gone and run.run_id not in held:
                 doomed.append(run.run_id)
     deleted = set(doomed)
-    keep_ws = DEFAULT_WORKSPACE_RUNS if policy.workspace_runs is None else policy.workspace_runs
     survivors = [r.run_id for r in newest if r.run_id not in deleted]
-    kept = set(survivors[:keep_ws])
+    kept = set(survivors[: policy.workspaces_kept])
     known = {r.run_id for r in newest}
     spaces = sorted(
         name
