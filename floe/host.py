@@ -126,6 +126,7 @@ async def _serve(
             background += [
                 tg.create_task(run_triggers(hub)),
                 tg.create_task(cluster.run()),
+                tg.create_task(hub.retention.run()),
                 tg.create_task(watch_stop_file(hub, Path(config.common.store_root) / "STOP")),
             ]
             log.info("host %s serving on %s", settings.host_id, settings.bind)

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 from floe.config.keys import COMMON_KEYS, STORE_TYPES
 from floe.config.reader import Section
+from floe.config.retention import parse_retention
 from floe.config.secrets import SecretRef, parse_secrets
 from floe.config.users import User, parse_users
+from floe.model.retention import Retention
 
 DEFAULT_BASE_URL = "/build/api"
 DEFAULT_WORKSPACE_ROOT = "~/.floe"
@@ -40,6 +42,9 @@ class Common:
     posted_flows: str = ""  # "" (off), "operator" or "admin": the least role that may POST /runs
     max_body: int = DEFAULT_MAX_BODY
     allowed_origins: tuple[str, ...] = ()  # browser origins besides the host's own (reverse proxies)
+    retention: Retention = field(
+        default_factory=Retention
+    )  # host-wide default; a flow's `retention` overrides it key by key
 
 
 def expand_path(path: str) -> tuple[str, str]:
@@ -98,6 +103,7 @@ def parse_common(sec: Section | None) -> Common:
         posted_flows=sec.choice("posted-flows", ("operator", "admin")) or "",
         max_body=sec.integer("max-body", MIN_MAX_BODY) or DEFAULT_MAX_BODY,
         allowed_origins=_origins(sec),
+        retention=parse_retention(sec),
     )
 
 

@@ -9,6 +9,7 @@ from floe.config.keys import FLOW_KEYS
 from floe.config.nodes import TagUse, parse_node
 from floe.config.policies import parse_policies
 from floe.config.reader import Section, suggest
+from floe.config.retention import parse_retention
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.graph import emittable
 from floe.model.template import STATIC_KEYS, output_refs
@@ -42,6 +43,8 @@ def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
     tasks, uses = _nodes(sec, "tasks", in_triggers=False)
     if document and sec.has("triggers"):
         sec.warn("triggers", "triggers of a flow-file document are ignored (the host config's are used)")
+    if document and sec.has("retention"):
+        sec.warn("retention", "retention of a flow-file document is ignored (the host config's is used)")
     if not document and not sec.raw.get("triggers"):
         sec.report.warn(sec.line, sec.key_path("triggers"), "flow has no triggers, so it can never start")
     if not sec.raw.get("tasks") and not flow_file:
@@ -58,6 +61,7 @@ def parse_flow(sec: Section, *, document: bool = False) -> Flow | None:
         triggers=tuple(triggers),
         tasks=tuple(tasks),
         policies=parse_policies(sec),
+        retention=parse_retention(sec),
         source=sec.report.source,
         line=sec.line,
     )

@@ -24,6 +24,8 @@ COMMON_KEYS = frozenset(
         # additions: the HTTP edge (docs/security.md)
         "max-body",
         "allowed-origins",
+        # addition: how long archived runs and workspaces are kept (docs/retention.md)
+        "retention",
     }
 )
 HOST_KEYS = frozenset({"common", "flows"})
@@ -41,6 +43,7 @@ FLOW_KEYS = frozenset(
         "tasks",
         # additions
         "policies",
+        "retention",
     }
 )
 NODE_KEYS = frozenset(

@@ -37,6 +37,7 @@ from floe.hub.messages import (
     Wake,
 )
 from floe.hub.records import Unreadable, listed_run, stored_run
+from floe.hub.retention import Retainer
 from floe.hub.runner import RunTasks, workspace_path
 from floe.model import event as ev
 from floe.model import run as rm
@@ -114,6 +115,7 @@ class Hub:
         self.ids = RunIds(store, host.id)
         self.switch = StopSwitch(store, lambda: self.post(Wake()))
         self.audit = AuditTrail(store, host.id, clock)
+        self.retention = Retainer(self)  # its `run()` is a task of the host
         self._buckets: dict[str, dict[str, Bucket]] = {}  # flow -> its policies' token buckets
         self._offering: dict[str, str] = {}  # pend -> the host it is being handed to ("" for us)
         self._pinned: dict[str, str] = {}  # pend -> host that may have taken it: offer only there
@@ -435,6 +437,8 @@ class Hub:
             self._wake_peers()
         self.store.put_run(run_doc(run))
         self._dirty.discard(run.run_id)
+        if run.exec_host == self.host.id:
+            self.retention.note(run.flow.id)
         key = (run.flow.id, run.status.value)
         self.counts[key] = self.counts.get(key, 0) + 1
         tasks = self._runners.pop(run.run_id, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -92,11 +93,15 @@ class RunTasks:
                 start = await self.inbox.get()
                 why = self.masker.mask(f"workspace {self.workspace}: {e}")
                 self.post(NodeDone(self.run_id, start.node_id, 1, {}, why))
-        async with asyncio.TaskGroup() as tg:
-            while not self.inbox.empty():
-                tg.create_task(self._node(self.inbox.get_nowait()))
-            self._group = tg  # from now on the hub starts nodes here directly
-            await asyncio.Event().wait()  # until the run is cancelled
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while not self.inbox.empty():
+                    tg.create_task(self._node(self.inbox.get_nowait()))
+                self._group = tg  # from now on the hub starts nodes here directly
+                await asyncio.Event().wait()  # until the run is cancelled
+        finally:
+            with contextlib.suppress(OSError):  # not empty (or gone): kept for retention to judge
+                os.rmdir(self.workspace)  # an empty workspace is not left behind
 
     async def _node(self, start: Start) -> None:
         node = self.flow.node(start.node_id)

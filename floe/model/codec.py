@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from floe.model.flow import Flow, Foreach, FormField, Node, NodeClass, Policy
+from floe.model.retention import Retention
 from floe.model.run import NodeRun, NodeStatus, Run, RunStatus
 
 
@@ -78,6 +79,7 @@ def flow_doc(f: Flow) -> dict[str, Any]:
         "source": f.source,
         "line": f.line,
         "policies": [policy_doc(p) for p in f.policies],
+        "retention": retention_doc(f.retention),
     }
 
 
@@ -99,6 +101,24 @@ def policy_doc(p: Policy) -> dict[str, Any]:
         "trigger": p.trigger,
         "allow": {k: list(v) for k, v in p.allow.items()},
     }
+
+
+def retention_doc(r: Retention) -> dict[str, Any]:
+    return {
+        "keep_runs": r.keep_runs,
+        "keep_days": r.keep_days,
+        "keep_failed_days": r.keep_failed_days,
+        "workspace_runs": r.workspace_runs,
+    }
+
+
+def _retention(d: Mapping[str, Any]) -> Retention:
+    return Retention(
+        keep_runs=d.get("keep_runs"),
+        keep_days=d.get("keep_days"),
+        keep_failed_days=d.get("keep_failed_days"),
+        workspace_runs=d.get("workspace_runs"),
+    )
 
 
 def _policy(d: Mapping[str, Any]) -> Policy:
@@ -161,6 +181,7 @@ def flow_from_doc(d: Mapping[str, Any]) -> Flow:
         tasks=tuple(_node(n) for n in d.get("tasks") or ()),
         source=d.get("source", ""),
         policies=tuple(_policy(p) for p in d.get("policies") or ()),
+        retention=_retention(d.get("retention") or {}),
         line=int(d.get("line") or 0),
     )
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from floe.model.retention import Retention
+
 
 class NodeClass(StrEnum):
     TRIGGER = "trigger"
@@ -89,6 +91,9 @@ class Flow:
     triggers: tuple[Node, ...] = ()
     tasks: tuple[Node, ...] = ()  # tasks and merges, in file order
     policies: tuple[Policy, ...] = ()
+    retention: Retention = field(
+        default_factory=Retention
+    )  # overrides of common.retention (keys left unset: None)
     source: str = ""  # file the flow came from
     line: int = 0
     _by_id: Mapping[str, Node] = field(init=False, repr=False, compare=False)

@@ -433,5 +433,11 @@ async def audit(request: Request) -> Response:
     return JSONResponse({"entries": entries[:limit], "partial": partial})
 
 
+async def retention(request: Request) -> Response:
+    """Apply the retention policy to every flow of this host now; what was deleted."""
+    swept = await ctx(request).hub.retention.sweep(by=who(request))
+    return JSONResponse({"runs": swept.runs, "workspaces": swept.workspaces, "failed": swept.failed})
+
+
 async def stopped(request: Request) -> Response:
     return JSONResponse({"stopped": dict(ctx(request).hub.switch.stopped)})

@@ -43,6 +43,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/go", api.go, methods=["POST"]),
         Route("/audit", api.audit),
         Route("/config/reload", reload.endpoint, methods=["POST"]),
+        Route("/retention/run", api.retention, methods=["POST"]),
         *webhooks.routes(),
         Route("/push/data", api.push_data, methods=["POST"]),
         Route("/runs", posted.endpoint, methods=["POST"]),

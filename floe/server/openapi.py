@@ -270,6 +270,14 @@ SCHEMAS: dict[str, S] = {
         },
         ["stopped"],
     ),
+    "Swept": obj(
+        {
+            "runs": {"type": "integer", "description": "archived runs deleted, with their events and logs"},
+            "workspaces": {"type": "integer", "description": "workspace directories deleted"},
+            "failed": {"type": "integer", "description": "deletions that failed (logged, tried again later)"},
+        },
+        ["runs", "workspaces", "failed"],
+    ),
     "HostList": obj({"hosts": arr(ref("Host"))}),
     "Event": obj(
         {
@@ -472,6 +480,13 @@ def spec(base: str) -> S:
                 "Who did what (log in, trigger, cancel, re-run, stop), cluster-wide, newest first",
                 {"200": _json("Audit", "the audit trail"), **_err(400)},
                 query=[_q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "entries (100)")],
+            )
+        },
+        f"{base}/retention/run": {
+            "post": _op(
+                "Apply the retention policy now on this host (admin): delete old archived runs and "
+                "workspaces; it also runs after each archived run and every 10 minutes",
+                {"200": _json("Swept", "what was deleted")},
             )
         },
         f"{base}/config/reload": {

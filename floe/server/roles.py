@@ -6,7 +6,7 @@ import re
 
 from floe.model.gate import RANK
 
-_ADMIN = ("/stop", "/go", "/config/reload")
+_ADMIN = ("/stop", "/go", "/config/reload", "/retention/run")
 _OPERATOR_POSTS = ("/push/data", "/cancel", "/rerun")  # and POST /runs, when the config allows it
 _RUN_NOW = re.compile(r"/flows/[^/]+/triggers/[^/]+/run")
 

@@ -50,3 +50,7 @@ class RunStore(Protocol):
         """The node's output lines, in order."""
 
     async def get_kv(self, key: str) -> Any | None: ...
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete the run's document, events and log (retention); durable on return. A run not
+        stored is no error."""

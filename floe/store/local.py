@@ -43,6 +43,8 @@ _PUT_RUN = (
     " SET flow = excluded.flow, phase = excluded.phase, created = excluded.created, doc = excluded.doc"
 )
 _ADD_EVENT = "INSERT OR IGNORE INTO events(run_id, seq, node, tag, doc) VALUES(?, ?, ?, ?, ?)"
+_DELETE_RUN = "DELETE FROM runs WHERE run_id = ?"
+_DELETE_EVENTS = "DELETE FROM events WHERE run_id = ?"
 _PUT_KV = "INSERT INTO kv(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 _WAL_KEEP = 32 * 1024 * 1024  # bytes of WAL kept after a checkpoint; a huge batch's excess is truncated
 _REMIND_EVERY = 30.0  # seconds between repeated error logs while writes keep failing
@@ -52,19 +54,21 @@ LINGER = 0.01  # seconds the writer lets writes gather into one transaction, unl
 
 @dataclass(slots=True)
 class _Batch:
-    """Writes not yet committed; repeated puts of one run or key coalesce (last wins)."""
+    """Writes not yet committed; repeated puts of one run or key coalesce (last wins). Deleted
+    runs are deleted before the batch's puts, which all came after their deletes."""
 
     runs: dict[str, RunRow] = field(default_factory=dict)
     events: dict[str, list[EventRow]] = field(default_factory=dict)
     kv: dict[str, str] = field(default_factory=dict)
+    deletes: set[str] = field(default_factory=set)
     upto: int = 0  # ticket of the last write enqueued into it
 
     def __len__(self) -> int:
         """Records held, after coalescing."""
-        return len(self.runs) + sum(map(len, self.events.values())) + len(self.kv)
+        return len(self.runs) + sum(map(len, self.events.values())) + len(self.kv) + len(self.deletes)
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.events or self.kv)
+        return bool(self.runs or self.events or self.kv or self.deletes)
 
 
 class LocalStore:
@@ -275,6 +279,14 @@ class LocalStore:
             batch = self._enqueue()
             batch.kv[key] = text
 
+    async def delete_run(self, run_id: str) -> None:
+        with self._lock:
+            batch = self._enqueue()
+            batch.runs.pop(run_id, None)
+            batch.events.pop(run_id, None)
+            batch.deletes.add(run_id)
+        await self.flush()
+
     def _enqueue(self) -> _Batch:
         """Under the lock: a ticket for one more write, and the batch it goes into."""
         if self._state != "open":
@@ -384,6 +396,9 @@ class LocalStore:
         assert db is not None
         db.execute("BEGIN IMMEDIATE")
         try:
+            if batch.deletes:
+                db.executemany(_DELETE_RUN, ((run_id,) for run_id in batch.deletes))
+                db.executemany(_DELETE_EVENTS, ((run_id,) for run_id in batch.deletes))
             if batch.runs:
                 db.executemany(
                     _PUT_RUN,
@@ -421,7 +436,13 @@ class LocalStore:
     async def get_run(self, run_id: str) -> Doc | None:
         with self._lock:
             self._check_readable()
-            row = next((b.runs[run_id] for b in reversed(self._buffered()) if run_id in b.runs), None)
+            row: RunRow | None = None
+            for b in reversed(self._buffered()):
+                if run_id in b.runs:
+                    row = b.runs[run_id]
+                    break
+                if run_id in b.deletes:
+                    return None
         if row is not None:
             return _doc(row.doc)
         found = await self._read(
@@ -440,7 +461,11 @@ class LocalStore:
         with self._lock:
             self._check_readable()
             overlay: dict[str, RunRow] = {}
+            deleted: set[str] = set()
             for b in self._buffered():
+                for run_id in b.deletes:
+                    overlay.pop(run_id, None)
+                deleted |= b.deletes
                 overlay.update(b.runs)
         sql = "SELECT run_id, flow, created, doc FROM runs WHERE phase = ?"
         args: list[Any] = [phase]
@@ -453,12 +478,12 @@ class LocalStore:
         sql += " ORDER BY created DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            args.append(limit + len(overlay))
+            args.append(limit + len(overlay) + len(deleted))
         rows: list[tuple[float, Doc | str]] = await self._read(
             lambda db: [
                 (created, self._opened_or_damage(run_id, row_flow, phase, created, doc))
                 for run_id, row_flow, created, doc in db.execute(sql, args).fetchall()
-                if run_id not in overlay
+                if run_id not in overlay and run_id not in deleted
             ]
         )
         rows += [

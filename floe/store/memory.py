@@ -70,6 +70,10 @@ class MemoryStore:
         text = self._kv.get(key)
         return None if text is None else decode(text)
 
+    async def delete_run(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+        self._events.pop(run_id, None)
+
 
 def _doc(text: str) -> Doc:
     doc: Doc = decode(text)

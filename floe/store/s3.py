@@ -54,6 +54,11 @@ class _Lru(Generic[V]):
         self._items.move_to_end(key)
         return found[0]
 
+    def drop(self, key: str) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= old[1]
+
     def put(self, key: str, value: V, size: int) -> None:
         if size > self._max_bytes or self._max_items <= 0:
             return
@@ -137,6 +142,7 @@ class S3Store:
         self._client: Any = None
         self._uploader: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._settled = asyncio.Event()  # set each time an upload ends (delete_run waits on it)
         self._waiters: list[_Waiter] = []  # flush_s3 calls waiting for their runs to be uploaded
         self._dirty: set[int] = set()  # shards whose uploaded runs are not yet saved as gone
         self._saved = 0.0  # when dirty shards were last saved (monotonic)
@@ -263,6 +269,35 @@ class S3Store:
 
     def put_kv(self, key: str, value: Any) -> None:
         self.local.put_kv(key, value)
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete the run here and its objects in S3 (listing entry, index, events); StoreError
+        when S3 cannot delete them now (the local copy is gone then, the S3 copy stays)."""
+        doc = await self.get_run(run_id)
+        with self._lock:
+            gen = self._pending.get(run_id)
+        if gen is not None:
+            self._unqueue(run_id, gen)
+        while run_id in self._inflight:  # an upload of it under way: its objects are put first
+            self._settled.clear()
+            await self._settled.wait()
+        await self.local.delete_run(run_id)
+        self._runs.drop(run_id)
+        self._logs.drop(run_id)
+        if doc is None or doc.get("phase") != "archive":
+            return
+        keys = [lay.index_key(self.prefix, run_id), lay.logs_key(self.prefix, run_id)]
+        keys.append(lay.run_key(self.prefix, str(doc["flow"]), float(doc["created"]), run_id))
+        self._check_open()
+        try:
+            await self._call(functools.partial(self._delete_objects, keys))
+        except Exception as exc:
+            raise StoreError(f"s3 store {self.where}: cannot delete run {run_id}: {_brief(exc)}") from exc
+
+    def _delete_objects(self, keys: list[str]) -> None:
+        """In a thread: the listing entry first (the run leaves the archive), then index and events."""
+        for key in reversed(keys):
+            self._client.delete_object(Bucket=self.bucket, Key=key)
 
     async def flush(self) -> None:
         """The local store's flush: never waits on S3 (see `flush_s3`)."""
@@ -430,9 +465,11 @@ class S3Store:
                 self._inflight.discard(run_id)
                 if self._pending.get(run_id) == gen:  # to the back of the queue
                     self._pending[run_id] = self._pending.pop(run_id)
+            self._settled.set()
             return exc
         with self._lock:
             self._inflight.discard(run_id)
+        self._settled.set()
         self._unqueue(run_id, gen)
         if self.pending_uploads:
             self._wake.set()

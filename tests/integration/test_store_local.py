@@ -334,3 +334,24 @@ async def test_a_new_store_never_reads_the_wal_of_a_database_moved_away(tmp_path
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT run_id FROM runs").fetchall() == [("h1-1",)]
     assert [p.name.startswith("floe.db-wal.orphan-") for p in root.iterdir() if "orphan" in p.name] == [True]
+
+
+async def test_delete_run_is_durable_and_frees_its_rows(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    await store.open()
+    for i in range(1, 4):
+        store.put_run(run(f"h1-{i}", created=float(i)))
+        for seq in range(1, 6):
+            store.append_event(line(f"h1-{i}", seq, f"out {i}.{seq}"))
+    await store.delete_run("h1-2")  # in the same batch as its puts
+    await store.flush()
+    await store.delete_run("h1-3")  # committed before
+    await store.close()
+    assert count(store.path, "runs") == 1 and count(store.path, "events") == 5
+    again = LocalStore(tmp_path / "store")
+    await again.open()
+    try:
+        assert [d["run_id"] for d in await again.list_runs(phase="archive")] == ["h1-1"]
+        assert await again.events("h1-3") == []
+    finally:
+        await again.close()

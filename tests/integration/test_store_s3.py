@@ -184,6 +184,29 @@ async def test_archived_run_is_read_back_by_another_host(moto_endpoint: str, sto
     assert await b.get_run("h1-1") == want
 
 
+async def test_delete_run_removes_the_s3_objects_too(moto_endpoint: str, stores: Make) -> None:
+    a = await stores("a", moto_endpoint)
+    b = await stores("b", moto_endpoint)
+    finish(a, "h1-1", 100.0)
+    finish(a, "h1-2", 200.0)
+    await a.flush_s3(30)
+    assert await b.get_run("h1-1") is not None  # b caches it
+    await a.delete_run("h1-1")
+    assert keys(moto_endpoint) == [
+        "ci/floe/index/h1-2.json",
+        "ci/floe/logs/h1-2.json.gz",
+        f"ci/floe/runs/build/{lay.created_key(200.0)}-h1-2.json",
+    ]
+    assert await a.get_run("h1-1") is None and await a.events("h1-1") == []
+    assert [d["run_id"] for d in await a.list_runs(phase="archive")] == ["h1-2"]
+    assert [d["run_id"] for d in await b.list_runs(phase="archive")] == ["h1-2"]
+    finish(a, "h1-3", 300.0)  # queued, not yet uploaded: deleted before it ever is
+    await a.delete_run("h1-3")
+    assert a.pending_uploads == 0
+    await a.flush_s3(30)
+    assert not [k for k in keys(moto_endpoint) if "h1-3" in k]
+
+
 async def test_archived_again_or_from_another_thread_uploads_the_latest(
     moto_endpoint: str, stores: Make
 ) -> None:

@@ -262,3 +262,20 @@ def test_open_store_factory(tmp_path: Path) -> None:
     assert isinstance(local, LocalStore) and local.path == tmp_path / "s" / "floe.db"
     with pytest.raises(ValueError, match="unknown store type s3x"):
         open_store("s3x", tmp_path)
+
+
+async def test_delete_run_removes_the_document_events_and_log_only(store: RunStore) -> None:
+    for i in (1, 2):
+        store.put_run(run(f"h1-{i}", phase="archive", created=float(i)))
+        store.append_event(event(f"h1-{i}", 1, "sys.node.update", "a", line=f"out {i}"))
+    await store.flush()
+    store.put_run(run("h1-3", phase="archive", created=3.0))  # still buffered in the local store
+    await store.delete_run("h1-1")
+    await store.delete_run("h1-3")
+    await store.delete_run("h9-9")  # not stored: no error
+    assert await store.get_run("h1-1") is None and await store.get_run("h1-3") is None
+    assert await store.events("h1-1") == [] and await store.node_log("h1-1", "a") == []
+    assert [d["run_id"] for d in await store.list_runs(phase="archive")] == ["h1-2"]
+    assert await store.node_log("h1-2", "a") == ["out 2"]
+    store.put_run(run("h1-1", phase="archive", created=1.0))  # a put after the delete wins
+    assert [d["run_id"] for d in await store.list_runs(phase="archive")] == ["h1-2", "h1-1"]
