@@ -81,7 +81,8 @@ async def locate(hub: Hub, run_id: str) -> Located:
     if run is not None:
         return Located(run=run)
     if known is not None:  # handed to a host that does not answer: say what we last knew
-        return Located(detail={**run_detail(known), "reason": f"exec host {host} unreachable"})
+        stale = run_detail(known)
+        return Located(detail={**stale, "reason": f"exec host {host} unreachable", "partial": [host]})
     return Located()
 
 

@@ -169,6 +169,7 @@ SCHEMAS: dict[str, S] = {
             "waits": arr(STR),
             "values": ANY_OBJ,
             "fields": arr(ref("Field")),
+            "title": {"type": "string", "description": "a data task's form title"},
         },
         [
             "id",
@@ -191,11 +192,22 @@ SCHEMAS: dict[str, S] = {
             "values": ANY_OBJ,
             "rerun_of": {"type": "string", "description": "the run this one re-runs, or empty"},
             "from_node": {"type": "string", "description": "the node a partial re-run started from"},
+            "workspace_from": {
+                "type": "string",
+                "description": "the run whose workspace a partial re-run copied",
+            },
             "audit": {**arr(ref("AuditEntry")), "description": "who triggered, answered, cancelled it"},
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),
-            "posted_document": {"type": "string", "description": "the flow document a posted run ran (empty for others)"},
+            "posted_document": {
+                "type": "string",
+                "description": "the flow document a posted run ran (empty for others)",
+            },
+            "partial": {
+                **arr(STR),
+                "description": "hosts that could not be asked: the detail is what this host last knew",
+            },
         }
     ),
     "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),

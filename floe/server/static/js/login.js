@@ -31,4 +31,5 @@ export function start() {
     }
   });
   form.elements[form.elements.user.value ? "password" : "user"].focus();
+  button.disabled = false; // the page's button stays off until here: no submit without this script
 }

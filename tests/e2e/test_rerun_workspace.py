@@ -1,0 +1,76 @@
+"""A partial re-run starts from a copy of the earlier run's workspace, on a real host."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HostFactory
+from tests.support.host import FloeHost
+
+CONF = """
+common:
+  workspace-root: {root}/ws
+  store-root: {root}/store
+flows:
+  - id: ship
+    ver: 1
+    triggers: [{id: go, type: data}]
+    tasks:
+      - id: build
+        listen: trigger.good
+        type: exec
+        opts: {shell: 'mkdir -p src && echo built > src/app && ln -s app src/link && echo "built once"'}
+      - id: package
+        listen: task.build.good
+        type: exec
+        opts:
+          shell: |
+            set -e
+            tar -czf app.tgz src
+            tar -tzf app.tgz
+            n=$(cat {root}/tries 2>/dev/null || echo 0); echo $((n+1)) > {root}/tries; [ $n -ge 1 ]
+      - {id: done, listen: task.package.good, type: end}
+"""
+
+
+@pytest.fixture
+def host(floe_host: HostFactory) -> FloeHost:
+    return floe_host(CONF)
+
+
+def spaces(host: FloeHost) -> Path:
+    return host.root / "ws" / "spaces" / "ship" / "ws"
+
+
+def test_a_rerun_from_the_last_step_finds_what_the_build_made(host: FloeHost) -> None:
+    first = host.trigger("ship")
+    r1 = host.wait_run("ship", first)
+    assert r1["status"] == "bad" and r1.get("workspace_from", "") == ""  # package flaked once
+    again = host.post(f"/flows/ship/runs/{first}/rerun?from=package")
+    assert again.status_code == 202, again.text
+    r2 = host.wait_run("ship", again.json()["run_id"])
+    assert r2["status"] == "good", r2["reason"]  # before: tar: src: Cannot stat
+    assert r2["workspace_from"] == first
+    assert "src/app" in host.node_log("ship", r2["run_id"], "package")
+    assert "built once" not in host.node_log("ship", r2["run_id"], "build")  # kept, not run
+    copy = spaces(host) / r2["run_id"]
+    assert (copy / "src" / "link").is_symlink()  # symlinks stay links
+    assert (spaces(host) / first / "src" / "app").read_text() == "built\n"  # the earlier one stays
+    whole = host.post(f"/flows/ship/runs/{first}/rerun").json()["run_id"]
+    assert host.wait_run("ship", whole)["workspace_from"] == ""  # a whole re-run starts empty
+
+
+def test_a_rerun_whose_earlier_workspace_is_gone_says_so(host: FloeHost) -> None:
+    first = host.trigger("ship")
+    host.wait_run("ship", first)
+    shutil.rmtree(spaces(host) / first)
+    again = host.post(f"/flows/ship/runs/{first}/rerun?from=package").json()["run_id"]
+    r2 = host.wait_run("ship", again)
+    assert r2["status"] == "bad"
+    assert f"the workspace of {first} is gone" in r2["reason"], r2["reason"]
+    package = next(n for n in r2["nodes"] if n["id"] == "package")
+    assert f"the workspace of {first} is gone" in package["reason"]
+    assert host.node_log("ship", again, "package") == ""  # it never ran on an empty workspace
