@@ -33,6 +33,16 @@ flows:
             tar -tzf app.tgz
             n=$(cat {root}/tries 2>/dev/null || echo 0); echo $((n+1)) > {root}/tries; [ $n -ge 1 ]
       - {id: done, listen: task.package.good, type: end}
+  - id: shared
+    ver: 1
+    reuse-space: true
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: make, listen: trigger.good, type: exec, opts: {shell: 'echo made > made'}}
+      - id: use
+        listen: task.make.good
+        type: exec
+        opts: {shell: 'cat made && test -e {root}/again || { touch {root}/again; exit 1; }'}
 """
 
 
@@ -74,3 +84,11 @@ def test_a_rerun_whose_earlier_workspace_is_gone_says_so(host: FloeHost) -> None
     package = next(n for n in r2["nodes"] if n["id"] == "package")
     assert f"the workspace of {first} is gone" in package["reason"]
     assert host.node_log("ship", again, "package") == ""  # it never ran on an empty workspace
+
+
+def test_a_reuse_space_rerun_keeps_the_one_workspace_as_it_is(host: FloeHost) -> None:
+    first = host.trigger("shared")
+    assert host.wait_run("shared", first)["status"] == "bad"
+    again = host.post(f"/flows/shared/runs/{first}/rerun?from=use").json()["run_id"]
+    assert host.wait_run("shared", again)["status"] == "good"  # `made` was neither wiped nor copied
+    assert "made" in host.node_log("shared", again, "use")
