@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import HostFactory
-from tests.support.host import FloeHost
+from tests.support.host import FloeHost, cluster_hosts, start_cluster, stop_all
 
 CONF = """
 common:
@@ -92,3 +92,28 @@ def test_a_reuse_space_rerun_keeps_the_one_workspace_as_it_is(host: FloeHost) ->
     again = host.post(f"/flows/shared/runs/{first}/rerun?from=use").json()["run_id"]
     assert host.wait_run("shared", again)["status"] == "good"  # `made` was neither wiped nor copied
     assert "made" in host.node_log("shared", again, "use")
+
+
+CLUSTER = CONF.replace("common:\n", "common:\n  hosts: [{hosts}]\n") + """
+  - id: hold
+    ver: 1
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: wait, listen: trigger.good, type: data, opts: {form: {fields: [{id: ok}]}}}
+"""
+
+
+def test_a_partial_rerun_stays_on_the_host_that_has_the_workspace(tmp_path: Path) -> None:
+    hosts = cluster_hosts(tmp_path, CLUSTER, ["linux", "linux"])
+    h1 = hosts[0]
+    try:
+        start_cluster(hosts)
+        first = h1.trigger("ship")
+        assert h1.wait_run("ship", first)["exec_host"] == "h1"
+        busy = h1.trigger("hold")  # h1 is now the busier host: a new run would go to h2
+        h1.wait_run("hold", busy, ("waiting",))
+        again = h1.post(f"/flows/ship/runs/{first}/rerun?from=package").json()["run_id"]
+        r2 = h1.wait_run("ship", again)
+        assert (r2["status"], r2["exec_host"]) == ("good", "h1"), r2["reason"]
+    finally:
+        stop_all(hosts)
