@@ -100,6 +100,8 @@ def test_a_stopped_host_is_named_instead_of_its_runs_silently_missing(
     banner = page.locator("#partial")
     expect(banner).to_have_text("Host h2 is unreachable: its runs are not shown")
     expect(page.locator(f'#archive tr[data-run="{run}"]')).to_have_count(0)
+    page.goto(f"{h1.url}/app/dash")
+    expect(page.locator("#partial")).to_have_text("Host h2 is unreachable: its runs are not shown")
 
     page.goto(f"{h1.url}/app/flows/special/runs/{run}")  # h1 only knows it handed the run over
     expect(page.locator("#partial")).to_contain_text("Host h2 is unreachable: this is what h1 last knew")

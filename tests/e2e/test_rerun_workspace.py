@@ -94,13 +94,16 @@ def test_a_reuse_space_rerun_keeps_the_one_workspace_as_it_is(host: FloeHost) ->
     assert "made" in host.node_log("shared", again, "use")
 
 
-CLUSTER = CONF.replace("common:\n", "common:\n  hosts: [{hosts}]\n") + """
+CLUSTER = (
+    CONF.replace("common:\n", "common:\n  hosts: [{hosts}]\n")
+    + """
   - id: hold
     ver: 1
     triggers: [{id: go, type: data}]
     tasks:
       - {id: wait, listen: trigger.good, type: data, opts: {form: {fields: [{id: ok}]}}}
 """
+)
 
 
 def test_a_partial_rerun_stays_on_the_host_that_has_the_workspace(tmp_path: Path) -> None:
