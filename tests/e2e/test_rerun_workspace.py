@@ -120,3 +120,17 @@ def test_a_partial_rerun_stays_on_the_host_that_has_the_workspace(tmp_path: Path
         assert (r2["status"], r2["exec_host"]) == ("good", "h1"), r2["reason"]
     finally:
         stop_all(hosts)
+
+
+def test_the_demos_package_step_reruns_alone(floe_host: HostFactory) -> None:
+    demo = floe_host((Path(__file__).resolve().parents[2] / "floe" / "default.yml").read_text())
+    first = demo.trigger("build", "start", {"fast": True})
+    demo.wait_run("build", first, want={"waiting"})
+    assert demo.push("build", "sign-off", {"approver": "ada"}, run=first).status_code == 200
+    assert demo.wait_run("build", first)["status"] == "good"
+    again = demo.post(f"/flows/build/runs/{first}/rerun?from=package").json()["run_id"]
+    r2 = demo.wait_run("build", again)
+    assert r2["status"] == "good", r2["reason"]
+    package = demo.node_log("build", again, "package")
+    assert "Cannot stat" not in package and "signed off by ada" in package  # before: tar: src: Cannot stat
+    assert demo.node_log("build", again, "compile") == ""  # the build was not repeated
