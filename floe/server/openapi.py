@@ -170,6 +170,7 @@ SCHEMAS: dict[str, S] = {
             "values": ANY_OBJ,
             "fields": arr(ref("Field")),
             "title": {"type": "string", "description": "a data task's form title"},
+            "resolvers": {"type": "string", "description": "who may answer a data task (empty: anyone)"},
         },
         [
             "id",

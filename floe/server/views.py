@@ -7,6 +7,7 @@ from typing import Any
 from floe.hub.records import Unreadable
 from floe.model.codec import field_doc
 from floe.model.flow import Flow, Node
+from floe.model.gate import resolvers
 from floe.model.graph import edges, levels
 from floe.model.run import Run, RunStatus
 
@@ -120,6 +121,7 @@ def run_detail(r: Run) -> dict[str, Any]:
                         "values": dict(nr.values),
                         "fields": [field_doc(f) for f in n.fields],
                         "title": gate_title(n),
+                        "resolvers": resolvers(n),
                     }
                     if n.type == "data"
                     else {}

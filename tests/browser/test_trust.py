@@ -136,6 +136,7 @@ def test_a_gate_shows_its_title_and_who_answered_when_with_what(
     gate = page.locator('[data-gate="sign-off"]')
     expect(gate.locator("header h2")).to_have_text("Release this build?")
     expect(gate.locator("header .hint")).to_have_text("Sign off is waiting for input")
+    expect(gate.locator(".resolvers")).to_have_text("Only role admin or above may answer.")
     form = gate.locator("form")
     form.locator('[name="approver"]').fill("ada")
     form.locator('[name="copies"]').fill("1.5")  # a 400: not an answer

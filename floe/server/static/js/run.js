@@ -115,7 +115,7 @@ function renderGates(run) {
     });
     const card = h("section", { class: "card gate", "data-gate": n.id },
       h("header", {}, h("h2", {}, n.title || n.name || n.id), h("span", { class: "hint" }, `${n.name || n.id} is waiting for input`)),
-      h("div", { class: "body" }, form));
+      h("div", { class: "body" }, n.resolvers ? h("p", { class: "muted resolvers" }, `Only ${n.resolvers} may answer.`) : null, form));
     state.gates.set(n.id, card);
     $("gates").append(card);
   }
