@@ -308,7 +308,7 @@ class Hub:
                     raise LookupError(f"run {run_id} is not active on {self.host.id}")
                 step = rm.answer(run, node_id, values, now, by, self.masker.mask_value)
                 entry = self.audit.record(
-                    by, "answer", run.flow.id, run_id, f"{node_id}: {', '.join(sorted(values))}"
+                    by, "answer", run.flow.id, run_id, _answered(step.run, node_id, values)
                 )
                 self._written.pop(run_id, None)  # its document is written in this turn
                 self._apply(replace(step, run=rm.audited(step.run, entry)), hold=True)
@@ -513,6 +513,8 @@ class Hub:
                 continue
             pinned = self._pinned.get(run.run_id)
             candidates = [h for h in hosts if h.id == pinned] if pinned else hosts
+            if run.workspace_from and not pinned:
+                candidates = hosts[:1]  # a partial re-run runs where the earlier workspace is: here
             host, why = place(run.flow, candidates, holders, prefer=self.host.id)
             if not host:
                 self._set_reason(run, f"offered to {pinned}, no answer yet: {why}" if pinned else why)
@@ -616,11 +618,16 @@ class Hub:
             return
         self._tg.create_task(coro)
 
-    def _activate(self, run: Run, *, fresh: bool = True) -> None:
-        self._start_runner(run, fresh=fresh)
+    def _activate(self, run: Run) -> None:
+        """Start a pend here: its runner prepares the workspace (empty, or a partial re-run's copy
+        of the earlier run's) before any of the nodes that activation starts."""
+        copy = (
+            workspace_path(self.workspace_root, run.flow, run.workspace_from) if run.workspace_from else None
+        )
+        self._start_runner(run, fresh=True, copy_from=copy)
         self._apply(rm.activate(run, self.host.id, self.clock()), hold=True)
 
-    def _start_runner(self, run: Run, *, fresh: bool) -> None:
+    def _start_runner(self, run: Run, *, fresh: bool, copy_from: Path | None = None) -> None:
         assert self._tg is not None
         tasks = RunTasks(
             run.run_id,
@@ -635,6 +642,7 @@ class Hub:
             secrets=in_scope(self.secrets, self.config.common.secrets, run.flow.id),
             masker=self.masker,
             host_env=self.host_env,
+            copy_from=copy_from,
         )
         self._runners[run.run_id] = tasks
         tasks.task = self._tg.create_task(self._own(tasks))
@@ -714,6 +722,27 @@ class Hub:
         step = rm.log_lines(run, node, (line,), now)
         self._apply(step)
         return step.run
+
+
+def _answered(run: Run, node_id: str, values: Mapping[str, Any]) -> str:
+    """An answer as the audit trail keeps it: `gate: field=value, ...` with the values the gate
+    took (masked), in the order of its fields, and whether the gate still waits for more."""
+    took = run.node(node_id).values
+    node = run.flow.node(node_id)
+    order = [f.id for f in node.fields] if node is not None else []
+    given = sorted(
+        (k for k in values if k in took), key=lambda k: (order.index(k) if k in order else len(order), k)
+    )
+    kept = (
+        " (kept: the gate still waits for the rest)"
+        if run.node(node_id).status is rm.NodeStatus.WAITING
+        else ""
+    )
+    return f"{node_id}: " + ", ".join(f"{k}={_text(took[k])}" for k in given) + kept
+
+
+def _text(v: Any) -> str:
+    return "true" if v is True else "false" if v is False else str(v)
 
 
 async def _quietly(call: Awaitable[Any]) -> None:

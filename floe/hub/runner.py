@@ -43,12 +43,34 @@ def _fresh_dir(path: Path) -> None:
     path.mkdir(parents=True, mode=0o700)
 
 
+class WorkspaceGone(OSError):
+    """The earlier run's workspace that a partial re-run starts from is not on this host."""
+
+
+def _copy_dir(source: Path, path: Path) -> None:
+    """`path` as a copy of `source` (symlinks kept as links); `source` itself when they are one
+    directory (a `reuse-space` flow), kept as it is."""
+    if source == path and path.is_dir():
+        return
+    if not source.is_dir():
+        raise WorkspaceGone(
+            f"the workspace of {source.name} is gone from this host (deleted, or that run executed"
+            " on another host): re-run the whole run"
+        )
+    if path.exists():
+        shutil.rmtree(path)
+    shutil.copytree(source, path, symlinks=True)
+    path.chmod(0o700)
+
+
 class RunTasks:
     """Starts the run's nodes in its own TaskGroup; cancelling `task` cancels (and kills) them all.
 
     `secrets` are the values of `${secret:NAME}` in env entries; `masker` (by default one made from
     `secrets`) masks them in every output line, reason and result opts before they leave here.
-    `host_env` is the environment tasks start from (by default the process's, as it is then)."""
+    `host_env` is the environment tasks start from (by default the process's, as it is then).
+    With `copy_from` (a partial re-run) the workspace starts as a copy of that directory; else it
+    starts empty when `fresh`, or as it is."""
 
     def __init__(
         self,
@@ -65,12 +87,13 @@ class RunTasks:
         masker: Masker | None = None,
         host_env: Mapping[str, str] = os.environ,
         store_root: Path | None = None,
+        copy_from: Path | None = None,
     ) -> None:
         self.run_id, self.flow, self.workspace, self.cache_dir = run_id, flow, workspace, cache_dir
         self.post, self.fresh, self.git_key, self.grace = post, fresh, git_key, grace
         self.secrets: Mapping[str, str] = secrets if secrets is not None else {}
         self.masker = masker if masker is not None else Masker(self.secrets.values())
-        self.host_env = host_env
+        self.host_env, self.copy_from = host_env, copy_from
         self.store_root = store_root  # where artifacts are kept (none without it)
         self.inbox: asyncio.Queue[Start] = asyncio.Queue()  # starts that came before the workspace
         self.task: asyncio.Task[None] | None = None
@@ -86,12 +109,16 @@ class RunTasks:
     async def main(self) -> None:
         """Prepare the workspace, then run the run's nodes until cancelled."""
         try:
-            await asyncio.to_thread(_fresh_dir if self.fresh else _ensure_dir, self.workspace)
+            if self.copy_from is not None:
+                await asyncio.to_thread(_copy_dir, self.copy_from, self.workspace)
+            else:
+                await asyncio.to_thread(_fresh_dir if self.fresh else _ensure_dir, self.workspace)
         except OSError as e:
             log.error("<%s> cannot prepare workspace %s: %s", self.run_id, self.workspace, e)
+            said = str(e) if isinstance(e, WorkspaceGone) else f"workspace {self.workspace}: {e}"
             while True:  # every node fails with the reason instead of running
                 start = await self.inbox.get()
-                why = self.masker.mask(f"workspace {self.workspace}: {e}")
+                why = self.masker.mask(said)
                 self.post(NodeDone(self.run_id, start.node_id, 1, {}, why))
         try:
             async with asyncio.TaskGroup() as tg:

@@ -222,6 +222,7 @@ def run_doc(r: Run) -> dict[str, Any]:
         "seq": r.seq,
         "rerun_of": r.rerun_of,
         "from_node": r.from_node,
+        "workspace_from": r.workspace_from,
         "audit": [dict(a) for a in r.audit],
         "nodes": [node_run_doc(n) for n in r.nodes.values()],
         "snapshot": flow_doc(r.flow),
@@ -264,4 +265,5 @@ def run_from_doc(d: Mapping[str, Any]) -> Run:
         rerun_of=d.get("rerun_of", ""),
         audit=tuple(dict(a) for a in d.get("audit") or ()),
         from_node=d.get("from_node", ""),
+        workspace_from=d.get("workspace_from", ""),
     )

@@ -21,8 +21,17 @@ def may_answer(gate: Node, user: str, role: str) -> str:
     need = str(spec.get("role") or "")
     if user in users or (need and RANK.get(role, -1) >= RANK.get(need, 99)):
         return ""
-    who = [*(f"user {u}" for u in users), *([f"role {need} or above"] if need else [])]
-    return f"only {' or '.join(who) or 'an admin'} may answer {gate.id}"
+    return f"only {resolvers(gate)} may answer {gate.id}"
+
+
+def resolvers(gate: Node) -> str:
+    """Who may answer `gate`, in words (`user rita or role admin or above`); "" when anyone may."""
+    spec = gate.opts.get("resolvers")
+    if not isinstance(spec, Mapping):
+        return ""
+    need = str(spec.get("role") or "")
+    who = [*(f"user {u}" for u in spec.get("users") or ()), *([f"role {need} or above"] if need else [])]
+    return " or ".join(who) or "an admin"
 
 
 def approves(gate: Node, values: Mapping[str, Any]) -> bool:

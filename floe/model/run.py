@@ -87,6 +87,7 @@ class Run:
     rerun_of: str = ""  # the run this one re-runs
     audit: tuple[Mapping[str, Any], ...] = ()  # who did what to this run: {at, by, action, detail}
     from_node: str = ""  # a partial re-run starts here, keeping the earlier results of the rest
+    workspace_from: str = ""  # the run whose workspace a partial re-run starts from (a copy)
 
     @property
     def phase(self) -> str:
@@ -198,8 +199,8 @@ def activate(run: Run, host: str, now: float) -> Step:
 
 def rerun(old: Run, run_id: str, from_node: str, now: float) -> Step:
     """A new pend from an earlier run's exact flow snapshot and values. With `from_node`, that node
-    and what follows it run again; every other node keeps its earlier result (LookupError when the
-    earlier run never reached `from_node`)."""
+    and what follows it run again in a copy of the earlier run's workspace; every other node keeps
+    its earlier result (LookupError when the earlier run never reached `from_node`)."""
     nodes: dict[str, NodeRun] = {}
     if from_node:
         node, earlier = old.flow.node(from_node), old.nodes.get(from_node)
@@ -232,6 +233,7 @@ def rerun(old: Run, run_id: str, from_node: str, now: float) -> Step:
         nodes=nodes,
         rerun_of=old.run_id,
         from_node=from_node,
+        workspace_from=old.run_id if from_node else "",
     )
     b = _Builder(run, now)
     b.emit(

@@ -171,7 +171,9 @@ async def _locate(request: Request) -> Located:
     found = await locate(ctx(request).hub, request.path_params["run"])
     view = found.view()
     if view is None or view["flow"] != request.path_params["flow"]:
-        raise ApiError(404, f"no run {request.path_params['run']} of flow {request.path_params['flow']}")
+        raise ApiError(
+            404, found.missing(f"no run {request.path_params['run']} of flow {request.path_params['flow']}")
+        )
     return found
 
 

@@ -57,11 +57,19 @@ async def cluster_runs(hub: Hub, flow_id: str, limit: int, before: float | None)
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """Where a run is: held here (`run`), on a peer (`peer` and its `detail`), or last known (`stale`)."""
+    """Where a run is: held here (`run`), on a peer (`peer` and its `detail`), or last known (`stale`);
+    `unasked` names the hosts that could not be asked (when it was found nowhere, it may be there)."""
 
     run: Run | None = None
     peer: Peer | None = None
     detail: dict[str, Any] | None = None
+    unasked: tuple[str, ...] = ()
+
+    def missing(self, what: str) -> str:
+        """`what` cannot be found: saying which hosts could not be asked, if any."""
+        if not self.unasked:
+            return what
+        return f"{what} (host {', '.join(self.unasked)} could not be asked: it may be there)"
 
     def view(self) -> dict[str, Any] | None:
         return run_detail(self.run) if self.run is not None else self.detail
@@ -73,7 +81,9 @@ async def locate(hub: Hub, run_id: str) -> Located:
         return Located(run=known)
     host = known.exec_host if known is not None else ""
     peers = [p for p in hub.cluster.online() if p.id == host] if host else hub.cluster.online()
-    got, _ = await hub.cluster.gather(lambda p: p.client.run(run_id, GATHER_TIMEOUT), peers, GATHER_TIMEOUT)
+    got, missing = await hub.cluster.gather(
+        lambda p: p.client.run(run_id, GATHER_TIMEOUT), peers, GATHER_TIMEOUT
+    )
     for peer, detail in got:
         if detail is not None:
             return Located(peer=peer, detail=detail)
@@ -81,8 +91,9 @@ async def locate(hub: Hub, run_id: str) -> Located:
     if run is not None:
         return Located(run=run)
     if known is not None:  # handed to a host that does not answer: say what we last knew
-        return Located(detail={**run_detail(known), "reason": f"exec host {host} unreachable"})
-    return Located()
+        stale = run_detail(known)
+        return Located(detail={**stale, "reason": f"exec host {host} unreachable", "partial": [host]})
+    return Located(unasked=tuple(hub.cluster.unreachable(missing)))
 
 
 async def peer_call(peer: Peer, method: str, path: str, body: Any = None) -> tuple[int, Any]:

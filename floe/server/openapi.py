@@ -170,6 +170,8 @@ SCHEMAS: dict[str, S] = {
             "waits": arr(STR),
             "values": ANY_OBJ,
             "fields": arr(ref("Field")),
+            "title": {"type": "string", "description": "a data task's form title"},
+            "resolvers": {"type": "string", "description": "who may answer a data task (empty: anyone)"},
         },
         [
             "id",
@@ -192,11 +194,19 @@ SCHEMAS: dict[str, S] = {
             "values": ANY_OBJ,
             "rerun_of": {"type": "string", "description": "the run this one re-runs, or empty"},
             "from_node": {"type": "string", "description": "the node a partial re-run started from"},
+            "workspace_from": {
+                "type": "string",
+                "description": "the run whose workspace a partial re-run copied",
+            },
             "audit": {**arr(ref("AuditEntry")), "description": "who triggered, answered, cancelled it"},
             "nodes": arr(ref("RunNode")),
             "levels": arr(arr(STR)),
             "edges": arr(ref("Edge")),
             "posted_document": {"type": "string", "description": "a posted run's flow document (else empty)"},
+            "partial": {
+                **arr(STR),
+                "description": "hosts that could not be asked: the detail is what this host last knew",
+            },
         }
     ),
     "Cancelling": obj({"run_id": STR, "cancelling": BOOL}),

@@ -121,9 +121,10 @@ async def flow(request: Request) -> Response:
 
 async def run(request: Request) -> Response:
     flow_id, run_id = request.path_params["flow"], request.path_params["run"]
-    view = (await locate(_ctx(request).hub, run_id)).view()  # here or on any host of the cluster
+    found = await locate(_ctx(request).hub, run_id)  # here or on any host of the cluster
+    view = found.view()
     if view is None or view["flow"] != flow_id:
-        return not_found(request, f"Flow {flow_id!r} has no run {run_id!r}.")
+        return not_found(request, found.missing(f"Flow {flow_id!r} has no run {run_id!r}") + ".")
     f = _ctx(request).hub.config.flow(flow_id, None)
     name = (f.name if f is not None else "") or flow_id
     return render(

@@ -7,6 +7,7 @@ from typing import Any
 from floe.hub.records import Unreadable
 from floe.model.codec import field_doc
 from floe.model.flow import Flow, Node
+from floe.model.gate import resolvers
 from floe.model.graph import edges, levels
 from floe.model.run import Run, RunStatus
 
@@ -117,7 +118,12 @@ def run_detail(r: Run) -> dict[str, Any]:
                 "artifacts": [dict(a) for a in nr.artifacts],
                 **({"waits": list(nr.waits)} if n.wait else {}),
                 **(
-                    {"values": dict(nr.values), "fields": [field_doc(f) for f in n.fields]}
+                    {
+                        "values": dict(nr.values),
+                        "fields": [field_doc(f) for f in n.fields],
+                        "title": gate_title(n),
+                        "resolvers": resolvers(n),
+                    }
                     if n.type == "data"
                     else {}
                 ),
@@ -130,8 +136,17 @@ def run_detail(r: Run) -> dict[str, Any]:
         "rerun_of": r.rerun_of,
         "audit": [dict(a) for a in r.audit],
         "from_node": r.from_node,
+        "workspace_from": r.workspace_from,
         "nodes": nodes,
         "levels": levels(r.flow),
         "edges": [{"from": a, "to": b, "tag": t} for a, b, t in edges(r.flow)],
         "posted_document": doc if isinstance(doc := _posted(r), str) else "",
+        "partial": [],
     }
+
+
+def gate_title(n: Node) -> str:
+    """A data task's form title, or its name."""
+    form = n.opts.get("form")
+    title = form.get("title") if isinstance(form, dict) else None
+    return title if isinstance(title, str) and title else n.name or n.id

@@ -175,5 +175,5 @@ def test_audit_trail_per_run_and_for_the_host(host: FloeHost) -> None:
         ("admin", "trigger", run_id),
     ]
     per_run = [(e["action"], e["detail"]) for e in host.run("guarded", run_id)["audit"]]
-    assert per_run == [("trigger", "go"), ("answer", "gate: ok")]
+    assert per_run == [("trigger", "go"), ("answer", "gate: ok=yes")]
     assert [e["action"] for e in host.run("guarded", rerun)["audit"]] == ["rerun", "cancel"]

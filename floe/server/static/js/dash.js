@@ -1,7 +1,7 @@
 // The dashboard: every flow with its recent runs, the counts of pending and active runs, the hosts.
 
 import { api, enc, showError, clearError } from "./api.js";
-import { h, put, debounce, ago, when, flowUrl, runUrl, STATUS_TEXT } from "./dom.js";
+import { h, put, debounce, ago, when, flowUrl, runUrl, partialBanner, STATUS_TEXT } from "./dom.js";
 import { follow } from "./live.js";
 
 const RECENT = 10;
@@ -70,6 +70,7 @@ function stat(n, label, key) {
 
 function render() {
   const all = Object.values(state.runs);
+  partialBanner([...new Set(all.flatMap((r) => r.partial || []))].sort(), (its) => `${its} runs are not shown`);
   const active = all.reduce((n, r) => n + r.active.length, 0);
   const pending = all.reduce((n, r) => n + r.pending.length, 0);
   const online = state.hosts.filter((x) => x.online).length;

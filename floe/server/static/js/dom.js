@@ -74,6 +74,23 @@ export function when(ts) {
   return ts ? new Date(ts * 1000).toLocaleString() : "";
 }
 
+/** "12:03": the local time of day, for "answered at". */
+export function clock(ts) {
+  if (!ts) return "";
+  const d = new Date(ts * 1000);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+/** Show which hosts could not be asked (an answer's `partial`) in the page's banner, or hide it. */
+export function partialBanner(hosts, what) {
+  const box = document.getElementById("partial");
+  if (!box) return;
+  box.hidden = !hosts.length;
+  const names = hosts.join(", ");
+  box.textContent = hosts.length === 1 ? `Host ${names} is unreachable: ${what("its")}`
+    : hosts.length ? `Hosts ${names} are unreachable: ${what("their")}` : "";
+}
+
 export const STATUS_TEXT = {
   pending: "Pending", running: "Running", waiting: "Waiting", good: "Succeeded", bad: "Failed",
   cancelled: "Cancelled", error: "Error", idle: "Not run",

@@ -1,7 +1,7 @@
 // A flow: its data triggers' forms, its graph, and its pending, active and archived runs (paged).
 
 import { api, enc, showError, clearError } from "./api.js";
-import { h, put, debounce, ago, when, duration, runTime, pill, runUrl } from "./dom.js";
+import { h, put, debounce, ago, when, duration, runTime, pill, runUrl, partialBanner } from "./dom.js";
 import { dataForm } from "./forms.js";
 import { drawGraph } from "./graph.js";
 import { follow } from "./live.js";
@@ -122,6 +122,7 @@ async function loadRuns() {
   const q = `limit=${PAGE}` + (before === null ? "" : `&before=${before}`);
   state.runs = await api(`/flows/${enc(FLOW)}/runs?${q}`);
   state.pages[state.page + 1] = state.runs.next_before;
+  partialBanner(state.runs.partial || [], (its) => `${its} runs are not shown`);
   clearError();
   renderRuns();
 }

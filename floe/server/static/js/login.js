@@ -32,4 +32,5 @@ export function start() {
   });
   button.disabled = false; // disabled in the page until now, so the form never submits natively
   form.elements[form.elements.user.value ? "password" : "user"].focus();
+  button.disabled = false; // the page's button stays off until here: no submit without this script
 }

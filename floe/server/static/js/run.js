@@ -1,7 +1,7 @@
 // A run: its graph (live), the selected node's log (streaming), data gates, cancel, a timeline.
 
 import { api, enc, showError, clearError } from "./api.js";
-import { h, put, debounce, ago, when, duration, now, pill, flowUrl, runUrl, STATUS_TEXT } from "./dom.js";
+import { h, put, debounce, ago, when, clock, duration, now, pill, flowUrl, runUrl, partialBanner, STATUS_TEXT } from "./dom.js";
 import { dataForm } from "./forms.js";
 import { drawGraph } from "./graph.js";
 import { follow } from "./live.js";
@@ -52,7 +52,11 @@ function states(run) {
 }
 
 // ---- header and summary ----------------------------------------------------------------------
+const partial = (run) => (run.partial || []).length > 0;
+
 function renderHead(run) {
+  partialBanner(run.partial || [], (its) => `this is what ${document.body.dataset.host} last knew of the run; `
+    + `${its} record of the run's nodes, times and logs is not shown`);
   put($("status"), pill(run.status));
   const cancel = $("cancel");
   cancel.hidden = !LIVE.has(run.status) || !may("operator");
@@ -65,9 +69,10 @@ function renderHead(run) {
     item("Host", run.exec_host || "—", "host"),
     item("Trigger", run.trigger, "trigger"),
     item("Created", ago(run.created), "created", when(run.created)),
-    item("Started", run.started ? ago(run.started) : "not yet", "started", when(run.started)),
+    item("Started", run.started ? ago(run.started) : (partial(run) ? "unknown" : "not yet"), "started", when(run.started)),
     item("Duration", total === null ? "—" : duration(total), "duration"),
-    run.rerun_of ? item("Re-run of", h("a", { href: runUrl(FLOW, run.rerun_of) }, run.rerun_of + (run.from_node ? ` from ${run.from_node}` : "")), "rerun-of") : null);
+    run.rerun_of ? item("Re-run of", h("a", { href: runUrl(FLOW, run.rerun_of) }, run.rerun_of + (run.from_node ? ` from ${run.from_node}` : "")), "rerun-of") : null,
+    run.workspace_from ? item("Workspace", h("span", {}, "Workspace copied from ", h("a", { href: runUrl(FLOW, run.workspace_from), class: "mono" }, run.workspace_from)), "workspace") : null);
   const values = Object.entries(run.values || {});
   put($("values"), values.length
     ? values.map(([k, v]) => h("span", { class: "chip", title: k }, `${k} = ${typeof v === "string" ? v : JSON.stringify(v)}`))
@@ -111,11 +116,32 @@ function renderGates(run) {
       },
     });
     const card = h("section", { class: "card gate", "data-gate": n.id },
-      h("header", {}, h("h2", {}, `${n.name || n.id} is waiting for input`), h("span", { class: "hint" }, "data gate")),
-      h("div", { class: "body" }, form));
+      h("header", {}, h("h2", {}, n.title || n.name || n.id), h("span", { class: "hint" }, `${n.name || n.id} is waiting for input`)),
+      h("div", { class: "body" }, n.resolvers ? h("p", { class: "muted resolvers" }, `Only ${n.resolvers} may answer.`) : null, form));
     state.gates.set(n.id, card);
     $("gates").append(card);
   }
+}
+
+/** "approver=ada, notes=…": a gate's answer, in the order of its fields. */
+function answerText(n) {
+  const out = n.outputs || {};
+  const text = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+  const ids = [...(n.fields || []).map((f) => f.id), ...Object.keys(out).filter((k) => k !== "answered_by")];
+  return [...new Set(ids)].filter((k) => k in out).map((k) => `${k}=${text(out[k])}`).join(", ");
+}
+
+/** Who answered each finished gate, when, and with what. */
+function renderAnswers(run) {
+  const box = $("answers");
+  const answered = run.nodes.filter((n) => n.type === "data" && n.status === "finished" && n.outputs && "answered_by" in n.outputs);
+  box.hidden = !answered.length;
+  put(box, answered.map((n) => h("section", { class: "card gate-answer", "data-answer": n.id },
+    h("header", {}, h("h2", {}, n.title || n.name || n.id), pill(nodeState(n))),
+    h("div", { class: "body" },
+      h("span", { class: "answer", title: when(n.stopped) },
+        `Answered by ${n.outputs.answered_by || "an unknown user"} at ${clock(n.stopped)}: ${answerText(n)}`),
+      n.reason ? h("span", { class: "muted" }, n.reason) : null))));
 }
 
 // ---- timeline ----------------------------------------------------------------------------------
@@ -195,7 +221,8 @@ function select(id, { user = false } = {}) {
   if (user) history.replaceState(null, "", `#node=${encodeURIComponent(id)}`);
   renderNodeHead();
   const n = nodeById(id);
-  if (n) logs.show(id, { finished: nodeState(n) !== "running" }).catch(showError);
+  if (n && partial(state.run)) put($("log"), h("span", { class: "placeholder" }, `The log is on ${state.run.partial.join(", ")}, which cannot be reached.`));
+  else if (n) logs.show(id, { finished: nodeState(n) !== "running" }).catch(showError);
   else put($("log"), h("span", { class: "placeholder" }, "A trigger starts the run; pick a task to see its output."));
 }
 
@@ -225,11 +252,12 @@ function render() {
   state.graph.update(states(run));
   renderHead(run);
   renderGates(run);
+  renderAnswers(run);
   renderTimeline(run);
   autoSelect(run);
   renderNodeHead();
   const n = nodeById(state.selected);
-  if (n) logs.finished(nodeState(n) !== "running");
+  if (n && !partial(run)) logs.finished(nodeState(n) !== "running");
   document.body.dataset.runStatus = run.status;
 }
 
