@@ -123,8 +123,18 @@ class Retainer:
             if run_id in stuck:
                 continue
             try:
+                kept = (
+                    (Path(hub.config.common.store_root) / "artifacts" / run_id)
+                    if valid_run_id(run_id)
+                    else None
+                )
+                if kept is not None and kept.exists():  # the files its tasks kept go with it
+                    await asyncio.to_thread(shutil.rmtree, kept)
                 await hub.store.delete_run(run_id)
                 runs += 1
+            except OSError as e:
+                failed += 1
+                log.warning("retention: cannot delete the artifacts of run %s: %s", run_id, e)
             except StoreError as e:
                 failed += 1
                 log.warning("retention: cannot delete run %s: %s", run_id, e)

@@ -73,3 +73,15 @@ def test_files_are_kept_from_a_failed_task_too_and_nothing_else_is_served(host: 
     base = f"/flows/art/runs/{run['run_id']}/artifacts/build"
     for path in ("out-link", "../../../outside.txt", "dist/other.tgz", "%2e%2e/%2e%2e/floe.db"):
         assert host.get(f"{base}/{path}").status_code in (400, 404), path
+
+
+def test_retention_deletes_a_runs_artifacts_with_the_run(floe_host: Callable[..., FloeHost]) -> None:
+    host = floe_host(CONFIG.replace("    ver: 1\n", "    ver: 1\n    retention: {keep-runs: 1}\n", 1))
+    first = host.wait_run("art", host.trigger("art"))["run_id"]
+    kept = host.root / "store" / "artifacts" / first
+    assert kept.is_dir()
+    host.wait_run("art", host.trigger("art"))
+    r = host.post("/retention/run", {})
+    assert r.status_code == 200, r.text
+    assert not kept.exists()
+    assert host.get(f"/flows/art/runs/{first}").status_code == 404
