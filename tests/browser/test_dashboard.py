@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
+from tests.conftest import HostFactory
 from tests.support.chromium import ARGS, CHROMIUM, VIEWPORT
 from tests.support.host import TOKEN, FloeHost, free_port
 
@@ -145,7 +146,9 @@ def console() -> Console:
 
 
 @pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
+def page(browser: Browser, console: Console, floe_host: HostFactory) -> Iterator[Page]:
+    """A fresh page; it closes before the test's hosts stop (it depends on their factory), so a
+    poll in flight never meets a host that is gone."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(WAIT)
     p = context.new_page()
@@ -164,6 +167,7 @@ def bad_request(status: int, path: str) -> str:
 def log_in(page: Page, host: FloeHost, path: str = "/app/dash") -> None:
     page.goto(host.url + path)
     expect(page).to_have_url(re.compile(r"/app/login\?next="))
+    expect(page.locator("#login button[type=submit]")).to_be_enabled()  # login.js is running
     page.fill("#password", TOKEN)
     page.click("#login button[type=submit]")
     expect(page).to_have_url(re.compile(re.escape(host.url + path) + "(#.*)?$"))

@@ -60,6 +60,7 @@ def host(floe_host: Callable[..., FloeHost]) -> FloeHost:
 def log_in_as(page: Page, host: FloeHost, user: str, path: str) -> None:
     page.goto(host.url + path)
     expect(page).to_have_url(re.compile(r"/app/login\?next="))
+    expect(page.locator("#login button[type=submit]")).to_be_enabled()  # login.js is running
     page.fill("#user", user)
     page.fill("#password", f"{user}-pw")
     page.click("#login button[type=submit]")
