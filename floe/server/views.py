@@ -81,10 +81,16 @@ def run_summary(r: Run) -> dict[str, Any]:
         "ended": r.ended,
         "pending_reason": r.reason if r.status is RunStatus.PENDING else "",
         "reason": "" if r.status is RunStatus.PENDING else r.reason,
-        "by": next((str(a.get("by", "")) for a in r.audit if a.get("action") == "trigger"), ""),
+        "by": _triggered_by(r),
         "branch": _first(r.values, BRANCH_KEYS),
         "commit": _first(r.values, COMMIT_KEYS) or _checked_out(r),
     }
+
+
+def _triggered_by(r: Run) -> str:
+    """The user of the run's `trigger` audit entry; "" when none is known (a webhook, a timer)."""
+    by = next((str(a.get("by", "")) for a in r.audit if a.get("action") == "trigger"), "")
+    return "" if by == "?" else by
 
 
 def _first(values: Mapping[str, Any], keys: tuple[str, ...]) -> str:
