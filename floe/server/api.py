@@ -20,7 +20,7 @@ from floe.model.run import Run
 from floe.nodes.artifacts import find as find_artifact
 from floe.server import jsonbody
 from floe.server.auth import COOKIE, Sessions, same
-from floe.server.cluster_view import Located, cluster_runs, locate, peer_call
+from floe.server.cluster_view import Located, cluster_runs, every_flow_runs, locate, peer_call
 from floe.server.context import Context
 from floe.server.errors import ApiError
 from floe.server.passwords import DUMMY_HASH, check_password
@@ -165,6 +165,12 @@ async def runs(request: Request) -> Response:
     f = _flow(c, request.path_params["flow"])
     limit = int_param(request, "limit", 50, 1, 500)
     return JSONResponse(await cluster_runs(c.hub, f.id, limit, before_param(request)))
+
+
+async def all_runs(request: Request) -> Response:
+    """The runs of every flow, across the cluster, paged like one flow's."""
+    limit = int_param(request, "limit", 50, 1, 500)
+    return JSONResponse(await every_flow_runs(ctx(request).hub, limit, before_param(request)))
 
 
 async def _locate(request: Request) -> Located:
@@ -423,13 +429,16 @@ async def go(request: Request) -> Response:
 
 
 async def audit(request: Request) -> Response:
-    """The audit trail of the whole cluster, newest first (`limit`, default 100)."""
+    """The audit trail of the whole cluster, newest first (`limit`, default 100), optionally only
+    the entries about one `flow` or by one `user`."""
     c = ctx(request)
     limit = int_param(request, "limit", 100, 1, 10_000)
+    flow, user = request.query_params.get("flow", ""), request.query_params.get("user", "")
     entries = await c.hub.audit.entries()
     got, missing = await c.hub.cluster.gather(lambda p: p.client.call("GET", "/audit"))
     for _, (_, doc) in got:
         entries += doc["entries"]
+    entries = [e for e in entries if flow in ("", e["flow"]) and user in ("", e["by"])]
     entries.sort(key=lambda e: (-e["at"], e["host"], -e["seq"]))
     partial = c.hub.cluster.unreachable(missing)
     return JSONResponse({"entries": entries[:limit], "partial": partial})

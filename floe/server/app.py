@@ -46,6 +46,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/retention/run", api.retention, methods=["POST"]),
         *webhooks.routes(),
         Route("/push/data", api.push_data, methods=["POST"]),
+        Route("/runs", api.all_runs),
         Route("/runs", posted.endpoint, methods=["POST"]),
         Route("/hosts", api.hosts),
         Route("/openapi.json", openapi.endpoint),

@@ -3,6 +3,7 @@ host that executes a run. A host that does not answer in time makes the answer p
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,19 @@ async def cluster_runs(hub: Hub, flow_id: str, limit: int, before: float | None)
     out["archive"] = out["archive"][:limit]
     out["next_before"] = out["archive"][-1]["created"] if len(out["archive"]) == limit else None
     out["partial"] = hub.cluster.unreachable(missing)
+    return out
+
+
+async def every_flow_runs(hub: Hub, limit: int, before: float | None) -> dict[str, Any]:
+    """`cluster_runs` of every configured flow, merged: newest first, the archive paged the same way
+    (each flow's newest `limit` before `before` holds the merged page's)."""
+    parts = await asyncio.gather(*(cluster_runs(hub, f.id, limit, before) for f in hub.config.flows))
+    out: dict[str, Any] = {}
+    for key in ("pending", "active", "archive"):
+        out[key] = sorted((s for p in parts for s in p[key]), key=lambda s: -s["created"])
+    out["archive"] = out["archive"][:limit]
+    out["next_before"] = out["archive"][-1]["created"] if len(out["archive"]) == limit else None
+    out["partial"] = sorted({h for p in parts for h in p["partial"]})
     return out
 
 

@@ -52,6 +52,9 @@ _RUN_SUMMARY = {
     "ended": TIME,
     "pending_reason": STR,
     "reason": STR,
+    "by": {**STR, "description": "who or what triggered the run (its audit trail's trigger entry)"},
+    "branch": {**STR, "description": "the run's `branch` or `ref` value, or empty"},
+    "commit": {**STR, "description": "its `hash` or `commit` value or a git checkout's hash, or empty"},
 }
 _FLOW_SUMMARY = {
     "id": STR,
@@ -87,6 +90,10 @@ SCHEMAS: dict[str, S] = {
             "name": STR,
             "type": STR,
             "form": ref("Form"),
+            "webhook": {
+                "description": "webhook triggers: the path (under the API base) to give the git host",
+                **obj({"path": STR, "secret": {**BOOL, "description": "whether a secret is configured"}}),
+            },
             "status": {
                 "type": ["object", "null"],
                 "description": "flow detail only: what the trigger did (timers, pollers, webhooks)",
@@ -489,7 +496,11 @@ def spec(base: str) -> S:
             "get": _op(
                 "Who did what (log in, trigger, cancel, re-run, stop), cluster-wide, newest first",
                 {"200": _json("Audit", "the audit trail"), **_err(400)},
-                query=[_q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "entries (100)")],
+                query=[
+                    _q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "entries (100)"),
+                    _q("flow", STR, "only entries about this flow"),
+                    _q("user", STR, "only entries by this user"),
+                ],
             )
         },
         f"{base}/retention/run": {
@@ -547,11 +558,19 @@ def spec(base: str) -> S:
             )
         },
         f"{base}/runs": {
+            "get": _op(
+                "Pending, active and archived runs of every flow (archive paged, newest first)",
+                {"200": _json("RunList", "the runs"), **_err(400)},
+                query=[
+                    _q("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "archive page size (50)"),
+                    _q("before", NUM, "archive runs created before this (a page's next_before)"),
+                ],
+            ),
             "post": _op(
                 "Run a posted flow document (only where common.posted-flows allows it)",
                 {"202": _json("PostedRun", "a run of the posted flow was created"), **_err(400, 403, 409)},
                 body="PostFlow",
-            )
+            ),
         },
         f"{base}/hosts": {
             "get": _op("The cluster as this host sees it", {"200": _json("HostList", "hosts")})

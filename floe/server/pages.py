@@ -132,6 +132,10 @@ async def run(request: Request) -> Response:
     )
 
 
+async def audit(request: Request) -> Response:
+    return render(request, "audit.html", page="audit", title="Audit trail")
+
+
 def not_found(request: Request, message: str) -> HTMLResponse:
     return render(request, "missing.html", status=404, page="missing", title="Not found", message=message)
 
@@ -153,6 +157,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/app/", home),
         Route("/app/login", login),
         Route("/app/dash", dash),
+        Route("/app/audit", audit),
         Route("/app/flows/{flow}", flow),
         Route("/app/flows/{flow}/runs/{run}", run),
         Route("/app/{rest:path}", missing),

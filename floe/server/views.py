@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from floe.hub.records import Unreadable
@@ -10,11 +11,21 @@ from floe.model.flow import Flow, Node
 from floe.model.gate import resolvers
 from floe.model.graph import edges, levels
 from floe.model.run import Run, RunStatus
+from floe.triggers.webhook import PATH as WEBHOOK_PATH
+
+BRANCH_KEYS = ("branch", "ref")
+COMMIT_KEYS = ("hash", "commit")
 
 
-def trigger_view(t: Node) -> dict[str, Any]:
+def trigger_view(flow_id: str, t: Node) -> dict[str, Any]:
     form = t.opts.get("form") if isinstance(t.opts.get("form"), dict) else None
     out: dict[str, Any] = {"id": t.id, "name": t.name, "type": t.type}
+    if t.type == "webhook":
+        secret = t.opts.get("secret")
+        out["webhook"] = {
+            "path": f"{WEBHOOK_PATH}/{flow_id}/{t.id}",
+            "secret": isinstance(secret, str) and bool(secret),
+        }
     if t.type == "data":
         out["form"] = {
             "title": (form or {}).get("title", t.name),
@@ -41,7 +52,7 @@ def flow_summary(f: Flow) -> dict[str, Any]:
         "name": f.name,
         "host_tags": list(f.host_tags),
         "resource_tags": list(f.resource_tags),
-        "triggers": [trigger_view(t) for t in f.triggers],
+        "triggers": [trigger_view(f.id, t) for t in f.triggers],
     }
 
 
@@ -70,7 +81,26 @@ def run_summary(r: Run) -> dict[str, Any]:
         "ended": r.ended,
         "pending_reason": r.reason if r.status is RunStatus.PENDING else "",
         "reason": "" if r.status is RunStatus.PENDING else r.reason,
+        "by": _triggered_by(r),
+        "branch": _first(r.values, BRANCH_KEYS),
+        "commit": _first(r.values, COMMIT_KEYS) or _checked_out(r),
     }
+
+
+def _triggered_by(r: Run) -> str:
+    """The user of the run's `trigger` audit entry; "" when none is known (a webhook, a timer)."""
+    by = next((str(a.get("by", "")) for a in r.audit if a.get("action") == "trigger"), "")
+    return "" if by == "?" else by
+
+
+def _first(values: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    """The first of `keys` with a non-empty string value."""
+    return next((v for k in keys if isinstance(v := values.get(k), str) and v), "")
+
+
+def _checked_out(r: Run) -> str:
+    """The commit a git checkout task of the run published, if any."""
+    return next((v for n in r.nodes.values() if isinstance(v := n.outputs.get("checked-out-hash"), str)), "")
 
 
 def _posted(r: Run) -> object:
@@ -92,6 +122,9 @@ def unreadable_summary(u: Unreadable) -> dict[str, Any]:
         "ended": None,
         "pending_reason": "",
         "reason": u.error,
+        "by": "",
+        "branch": "",
+        "commit": "",
         "error": u.error,
     }
 

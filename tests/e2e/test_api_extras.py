@@ -184,6 +184,9 @@ def test_real_answers_match_the_schemas(host: FloeHost) -> None:
     conforms(host.get("/hosts"), f"{BASE}/hosts")
     conforms(host.get("/stop"), f"{BASE}/stop")
     conforms(host.get("/audit?limit=5"), f"{BASE}/audit")
+    conforms(host.get("/audit?flow=quick&user=admin"), f"{BASE}/audit")
+    conforms(host.get("/runs?limit=2"), f"{BASE}/runs")
+    conforms(host.get("/runs?limit=0"), f"{BASE}/runs")  # 400
     again = conforms(host.post(f"/flows/quick/runs/{run_id}/rerun"), run_path + "/rerun", "post")
     assert again["rerun_of"] == run_id
     slow = host.trigger("slow")

@@ -1,18 +1,24 @@
-// The dashboard: every flow with its recent runs, the counts of pending and active runs, the hosts.
+// The dashboard: the recent runs of every flow, every flow with its recent runs, the counts of pending
+// and active runs, the hosts.
 
 import { api, enc, showError, clearError } from "./api.js";
-import { h, put, debounce, ago, when, flowUrl, runUrl, partialBanner, STATUS_TEXT } from "./dom.js";
+import { h, put, debounce, ago, when, duration, runTime, pill, flowUrl, runUrl, partialBanner, STATUS_TEXT } from "./dom.js";
 import { follow } from "./live.js";
 
 const RECENT = 10;
-const state = { flows: [], runs: {}, hosts: [] };
+const ACROSS = 25; // runs in the "Recent runs" table
+const state = { flows: [], runs: {}, hosts: [], recent: null };
 
 async function loadRuns(flow) {
   state.runs[flow] = await api(`/flows/${enc(flow)}/runs?limit=${RECENT}`);
 }
 
+async function loadRecent() {
+  state.recent = await api(`/runs?limit=${ACROSS}`);
+}
+
 async function loadAll() {
-  const [flows, hosts] = await Promise.all([api("/flows"), api("/hosts")]);
+  const [flows, hosts] = await Promise.all([api("/flows"), api("/hosts"), loadRecent()]);
   state.flows = flows.flows;
   state.hosts = hosts.hosts;
   await Promise.all(state.flows.map((f) => loadRuns(f.id)));
@@ -51,6 +57,29 @@ function flowCard(f) {
       : "No finished runs yet"));
 }
 
+/** Newest first: what is pending or running, then what ended, across every flow. */
+function recentRuns() {
+  const r = state.recent;
+  const runs = r ? [...r.pending, ...r.active, ...r.archive].slice(0, ACROSS) : [];
+  if (!runs.length) return h("div", { class: "empty" }, r ? "No runs yet." : "Loading…");
+  const names = Object.fromEntries(state.flows.map((f) => [f.id, f.name || f.id]));
+  return h("table", {},
+    h("thead", {}, h("tr", {}, ["Run", "Flow", "Status", "Branch", "Commit", "Triggered by", "Duration", "Ended"]
+      .map((t) => h("th", t === "Duration" ? { class: "num" } : {}, t)))),
+    h("tbody", {}, runs.map((x) => {
+      const t = runTime(x);
+      return h("tr", { "data-run": x.run_id, "data-flow": x.flow, "data-status": x.status },
+        h("td", {}, h("a", { href: runUrl(x.flow, x.run_id), class: "mono" }, x.run_id)),
+        h("td", {}, h("a", { href: flowUrl(x.flow) }, names[x.flow] || x.flow)),
+        h("td", { "data-col": "status" }, pill(x.status)),
+        h("td", { class: "mono", "data-col": "branch" }, x.branch || ""),
+        h("td", { class: "mono", "data-col": "commit", title: x.commit || "" }, (x.commit || "").slice(0, 10)),
+        h("td", { "data-col": "by" }, x.by || x.trigger),
+        h("td", { class: "num", "data-col": "duration" }, t === null ? "" : duration(t)),
+        h("td", { "data-col": "ended", title: when(x.ended) }, x.ended ? ago(x.ended) : ""));
+    })));
+}
+
 function hostsTable() {
   if (!state.hosts.length) return h("div", { class: "empty" }, "No hosts.");
   return h("table", {},
@@ -79,6 +108,7 @@ function render() {
     stat(pending, "Pending runs", "pending"), stat(`${online}/${state.hosts.length}`, "Hosts online", "hosts"));
   put(document.getElementById("flows"),
     state.flows.length ? state.flows.map(flowCard) : h("div", { class: "card empty" }, "No flows are configured."));
+  put(document.getElementById("recent"), recentRuns());
   put(document.getElementById("hosts"), hostsTable());
 }
 
@@ -88,7 +118,7 @@ export async function start() {
     const flows = [...dirty];
     dirty.clear();
     try {
-      const [hosts] = await Promise.all([api("/hosts"), ...flows.map(loadRuns)]);
+      const [hosts] = await Promise.all([api("/hosts"), loadRecent(), ...flows.map(loadRuns)]);
       state.hosts = hosts.hosts;
       render();
     } catch (err) {

@@ -1,7 +1,8 @@
-// A flow: its data triggers' forms, its graph, and its pending, active and archived runs (paged).
+// A flow: its data triggers' forms, its webhook URLs, its graph, and its pending, active and archived
+// runs (paged, with a chart of their durations and results).
 
 import { api, enc, showError, clearError } from "./api.js";
-import { h, put, debounce, ago, when, duration, runTime, pill, runUrl, partialBanner } from "./dom.js";
+import { h, s, put, debounce, ago, when, duration, runTime, pill, runUrl, partialBanner, STATUS_TEXT } from "./dom.js";
 import { dataForm } from "./forms.js";
 import { drawGraph } from "./graph.js";
 import { follow } from "./live.js";
@@ -31,6 +32,28 @@ function runNow(flow, t) {
   return h("div", { class: "row" }, button, error);
 }
 
+/** Where a git host must send a webhook trigger's pushes, with a copy button and whether it is signed. */
+function webhookUrl(t) {
+  const url = `${location.origin}${document.body.dataset.base}${t.webhook.path}`;
+  const field = h("input", { class: "mono", type: "text", readonly: true, value: url, "data-webhook-url": t.id,
+    "aria-label": "webhook URL" });
+  const copy = h("button", { class: "btn small", type: "button", "data-copy": t.id }, "Copy");
+  copy.addEventListener("click", async () => {
+    field.select();
+    try {
+      await navigator.clipboard.writeText(url);
+      copy.textContent = "Copied";
+    } catch {
+      copy.textContent = "Press Ctrl+C"; // no clipboard access: the URL is selected
+    }
+  });
+  const secret = t.webhook.secret
+    ? h("p", { class: "muted", "data-secret": "yes" }, "A secret is configured: give the git host the same secret.")
+    : h("p", { class: "muted", "data-secret": "no" }, "No secret is configured: pushes must carry the API's credentials.");
+  return h("div", { class: "webhook-url" }, h("div", { class: "k" }, "Payload URL (GitHub, Gitea, GitLab)"),
+    h("div", { class: "row" }, field, copy), secret);
+}
+
 function notAllowed() {
   return h("p", { class: "muted", "data-needs": "operator" }, `Starting a run needs the operator role (you are ${ROLE}).`);
 }
@@ -43,7 +66,8 @@ function triggerForms(flow) {
       h("span", { class: "chip" }, `${t.type} · ${t.id}`));
     if (t.type !== "data") {
       return h("div", { class: "trigger", "data-trigger": t.id }, head,
-        h("p", { class: "muted" }, `Started by its ${t.type} trigger; no form.`), triggerStatus(t.status),
+        h("p", { class: "muted" }, `Started by its ${t.type} trigger; no form.`),
+        t.webhook ? webhookUrl(t) : null, triggerStatus(t.status),
         RUN_NOW.has(t.type) && may("operator") ? runNow(flow, t) : null);
     }
     if (!may("operator")) return h("div", { class: "trigger", "data-trigger": t.id }, head, notAllowed());
@@ -103,6 +127,27 @@ function table(runs, { reason = false, empty }) {
     h("tbody", {}, runs.map((r) => row(r, { reason }))));
 }
 
+const CHART = { w: 600, h: 120, gap: 2 };
+
+/** The runs of the shown archive page as bars, oldest left: height is the duration, colour the result. */
+function historyChart(runs) {
+  const box = document.getElementById("history-chart");
+  const ended = runs.filter((r) => r.started && r.ended).reverse();
+  if (!ended.length) return put(box);
+  const longest = Math.max(...ended.map(runTime), 0.001);
+  const width = Math.min(40, (CHART.w - CHART.gap * ended.length) / ended.length);
+  const bars = ended.map((r, i) => {
+    const t = runTime(r);
+    const height = Math.max(2, (t / longest) * (CHART.h - 4));
+    const bar = s("rect", { class: "bar", "data-run": r.run_id, "data-status": r.status,
+      x: i * (width + CHART.gap), y: CHART.h - height, width, height });
+    bar.append(s("title", {}, `${r.run_id} · ${STATUS_TEXT[r.status] || r.status} · ${duration(t)}`));
+    return s("a", { href: runUrl(FLOW, r.run_id) }, bar);
+  });
+  put(box, s("svg", { class: "history-chart", viewBox: `0 0 ${CHART.w} ${CHART.h}`, role: "img",
+    "aria-label": `durations of ${ended.length} runs, longest ${duration(longest)}` }, bars));
+}
+
 function renderRuns() {
   const runs = state.runs;
   put(document.getElementById("active"), table(runs.active, { empty: "Nothing running." }));
@@ -113,6 +158,7 @@ function renderRuns() {
     onclick: () => page(state.page - 1) }, "← Newer");
   const older = h("button", { class: "btn small", id: "older", disabled: runs.next_before === null,
     onclick: () => page(state.page + 1) }, "Older →");
+  historyChart(runs.archive);
   put(document.getElementById("archive"), table(runs.archive, { empty: state.page ? "No older runs." : "No finished runs yet." }),
     h("div", { class: "pager" }, h("span", { class: "muted" }, `Page ${state.page + 1}`), newer, older));
 }

@@ -22,6 +22,7 @@ const pages = {
   dash: () => import("./dash.js"),
   flow: () => import("./flow.js"),
   run: () => import("./run.js"),
+  audit: () => import("./audit.js"),
 };
 
 const load = pages[document.body.dataset.page];
