@@ -86,8 +86,8 @@ def pair(tmp_path: Path) -> Iterator[list[FloeHost]]:
 
 
 def test_a_stopped_host_is_named_instead_of_its_runs_silently_missing(
-    page: Page, pair: list[FloeHost], console: Console
-) -> None:
+    pair: list[FloeHost], page: Page, console: Console
+) -> None:  # pair first: its hosts are set up before the page, so they stop after it closes
     h1, h2 = pair
     run = h1.trigger("special")
     assert h2.wait_run("special", run)["status"] == "good"
