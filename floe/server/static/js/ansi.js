@@ -35,7 +35,10 @@ export function classes(state) {
  * runs `[start, end, classes]` (null when it has none), and the state it leaves for the next line.
  */
 export function parse(raw, state) {
-  if (!PLAIN.test(raw)) return { text: raw, runs: state === RESET ? null : [[0, raw.length, classes(state)]], state };
+  if (!PLAIN.test(raw)) {
+    const cls = classes(state);
+    return { text: raw, runs: cls && raw ? [[0, raw.length, cls]] : null, state };
+  }
   let text = "";
   let runs = [];
   let from = 0;
