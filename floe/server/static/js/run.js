@@ -185,6 +185,7 @@ function renderNodeHead() {
   $("rerun-from").hidden = LIVE.has(state.run.status) || !may("operator") || !["exec", "fetch", "git-checkout", "git-merge", "timer", "data"].includes(n.type);
   raw.hidden = false;
   raw.href = `${document.body.dataset.base}/flows/${enc(FLOW)}/runs/${enc(RUN)}/nodes/${enc(n.id)}/log`;
+  raw.download = `${RUN}-${n.id}.log`;
   const meta = [h("span", { class: "mono" }, n.id), h("span", {}, n.type)];
   const t = elapsed(n);
   if (t !== null) meta.push(h("span", {}, duration(t)));
@@ -221,9 +222,9 @@ function select(id, { user = false } = {}) {
   if (user) history.replaceState(null, "", `#node=${encodeURIComponent(id)}`);
   renderNodeHead();
   const n = nodeById(id);
-  if (n && partial(state.run)) put($("log"), h("span", { class: "placeholder" }, `The log is on ${state.run.partial.join(", ")}, which cannot be reached.`));
+  if (n && partial(state.run)) logs.notice(`The log is on ${state.run.partial.join(", ")}, which cannot be reached.`);
   else if (n) logs.show(id, { finished: nodeState(n) !== "running" }).catch(showError);
-  else put($("log"), h("span", { class: "placeholder" }, "A trigger starts the run; pick a task to see its output."));
+  else logs.notice("A trigger starts the run; pick a task to see its output.");
 }
 
 function autoSelect(run) {
@@ -268,7 +269,10 @@ async function load() {
 }
 
 export async function start() {
-  logs = new LogPanel($("log"), { flow: FLOW, run: RUN });
+  logs = new LogPanel({
+    box: $("log"), find: $("log-find"), count: $("log-count"), prev: $("log-prev"), next: $("log-next"),
+    follow: $("log-follow"), times: $("log-times"),
+  }, { flow: FLOW, run: RUN });
   const refresh = debounce(() => load().catch(showError), 60);
   $("cancel").addEventListener("click", async (ev) => {
     const btn = ev.currentTarget;
@@ -305,7 +309,7 @@ export async function start() {
     onEvent: (e) => {
       if (e.seq <= state.lastSeq) return;
       state.lastSeq = e.seq;
-      if (e.tag === "sys.node.update" && e.opts && typeof e.opts.line === "string") logs.line(e.source_node, e.opts.line);
+      if (e.tag === "sys.node.update" && e.opts && typeof e.opts.line === "string") logs.line(e.source_node, e.opts.line, e.at);
       else refresh();
     },
     onOpen: (again) => { if (again) refresh(); },
