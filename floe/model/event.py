@@ -20,6 +20,11 @@ def task_tag(node_id: str, sub: str) -> str:
     return f"task.{node_id}.{sub}"
 
 
+def inbound_tag(trigger_type: str) -> str:
+    """floe's tag of what came in to start a run: `inbound.data`, `inbound.timer`, ..."""
+    return INBOUND_PREFIX + trigger_type
+
+
 def merge_tag(node_id: str) -> str:
     return f"merge.{node_id}.good"
 

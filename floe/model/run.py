@@ -169,9 +169,12 @@ def _live(n: NodeRun) -> bool:
 
 
 def new_pend(run_id: str, flow: Flow, trigger: str, values: Mapping[str, Any], now: float) -> Step:
-    """A new pending run; its first event is `sys.state add-pend`."""
+    """A new pending run; its first event is `sys.state add-pend`, then floe's `inbound.<trigger
+    type>` with the values it was triggered with."""
     b = _Builder(Run(run_id, flow, trigger, dict(values), created=now), now)
     b.emit(ev.SYS_STATE, source=trigger, opts={"action": "add-pend"})
+    node = flow.trigger(trigger)
+    b.emit(ev.inbound_tag(node.type if node is not None else "data"), source=trigger, opts=dict(values))
     return b.step()
 
 
