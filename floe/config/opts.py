@@ -13,6 +13,7 @@ from floe.config.keys import CHECKSUM_ALGOS, HTTP_METHODS
 from floe.config.reader import Section
 from floe.model.flow import NodeClass
 from floe.model.gate import RANK
+from floe.model.opts import OptError, opt_statuses
 
 
 def check_opts(opts: Section, cls: NodeClass, node_type: str) -> None:
@@ -80,13 +81,10 @@ def _http(o: Section) -> None:
         o.error("json", "an http task has either body or json, not both")
     o.number("timeout", durations=True, positive=True)
     o.boolean("follow-redirects")
-    expect = o.value("expect")
-    for v in expect if isinstance(expect, list) else ([] if expect is None else [expect]):
-        text = str(v).lower()
-        if not (text.isdigit() and 100 <= int(text) <= 599) and not (
-            len(text) == 3 and text.endswith("xx") and text[0] in "12345"
-        ):
-            o.error("expect", f"{v!r} is not a status (200) or a class (2xx)")
+    try:
+        opt_statuses({"expect": o.value("expect")}, "expect")
+    except OptError as e:
+        o.error("expect", str(e).removeprefix("opt expect: "))
 
 
 def _data_task(o: Section) -> None:

@@ -178,6 +178,24 @@ def opt_str_list(opts: Mapping[str, Any], key: str) -> list[str]:
     return [_scalar(key, v) for v in value]
 
 
+def opt_statuses(opts: Mapping[str, Any], key: str) -> frozenset[int]:
+    """HTTP statuses (`200`) and classes (`2xx`), one or a list; 200 to 299 when absent."""
+    value = opts.get(key)
+    if value is None:
+        return frozenset(range(200, 300))
+    out: set[int] = set()
+    for v in value if isinstance(value, list | tuple) else [value]:
+        text = str(v).strip().lower()
+        if len(text) == 3 and text.endswith("xx") and text[0] in "12345":
+            base = int(text[0]) * 100
+            out.update(range(base, base + 100))
+        elif text.isdigit() and 100 <= int(text) <= 599:
+            out.add(int(text))
+        else:
+            raise OptError(f"opt {key}: {v!r} is not a status (200) or a class (2xx)")
+    return frozenset(out)
+
+
 def opt_seconds(opts: Mapping[str, Any], key: str) -> float:
     """A required non-negative number of seconds (int, float or numeric string)."""
     value = opts.get(key)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from floe.config.keys import HTTP_METHODS as METHODS
-from floe.model.opts import OptError, expand_value, opt_seconds, opt_str
+from floe.model.opts import OptError, expand_value, opt_seconds, opt_statuses, opt_str
 from floe.nodes.base import NodeContext, NodeError, Outcome
 
 MAX_BODY = 1024 * 1024  # bytes of the answer kept as the `body` output (and logged)
@@ -29,23 +29,6 @@ class Request:
     expect: frozenset[int]
     timeout: float
     follow: bool
-
-
-def _expected(value: Any) -> frozenset[int]:
-    """`expect`: statuses and `2xx`-style classes; 200 to 299 when absent."""
-    if value is None:
-        return frozenset(range(200, 300))
-    out: set[int] = set()
-    for v in value if isinstance(value, list | tuple) else [value]:
-        text = str(v).strip().lower()
-        if len(text) == 3 and text.endswith("xx") and text[0] in "12345":
-            base = int(text[0]) * 100
-            out.update(range(base, base + 100))
-        elif text.isdigit() and 100 <= int(text) <= 599:
-            out.add(int(text))
-        else:
-            raise OptError(f"opt expect: {v!r} is not a status (200) or a class (2xx)")
-    return frozenset(out)
 
 
 def parse(opts: Mapping[str, Any], secrets: Mapping[str, str]) -> Request:
@@ -77,7 +60,7 @@ def parse(opts: Mapping[str, Any], secrets: Mapping[str, str]) -> Request:
     follow = opts.get("follow-redirects", False)
     if not isinstance(follow, bool):
         raise OptError("opt follow-redirects must be true or false")
-    return Request(method, url, headers, content, _expected(opts.get("expect")), timeout, follow)
+    return Request(method, url, headers, content, opt_statuses(opts, "expect"), timeout, follow)
 
 
 def _body_outputs(response: httpx.Response, body: bytes) -> dict[str, Any]:
