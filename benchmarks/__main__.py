@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only a,b]`: run the benchmarks, write and print the JSON results."""
+"""`python -m benchmarks [--quick] [--only a,b] [--profile DIR]`: run the benchmarks, write their JSON."""
 
 from __future__ import annotations
 
@@ -15,18 +15,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, cluster
+from benchmarks import browser, cases, cluster, logs, pg, pg_cluster, profile, store
 
 Case = Callable[[Path, cases.Sizes], Awaitable[dict[str, Any]]]
 CASES: dict[str, Case] = {
     "task_overhead": cases.task_overhead,
     "trigger_latency": cases.trigger_latency,
     "burst": cases.burst,
+    "sleep_burst": cases.sleep_burst,
+    "log_throughput": logs.log_throughput,
     "archive": cases.archive,
     "ws_fanout": cases.ws_fanout,
     "memory": cases.memory,
+    "store": store.store,
+    "browser": browser.browser,
     "cluster_latency": cluster.cluster_latency,
     "cluster_throughput": cluster.cluster_throughput,
+    "pg_cluster": pg_cluster.pg_cluster,
+    "pg_archive": lambda work, sizes: pg.pg_archive(work, sizes.archive_runs, sizes.pages),
 }
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,12 +61,14 @@ async def run_all(names: list[str], sizes: cases.Sizes, work: Path) -> dict[str,
     results: dict[str, Any] = {}
     for name in names:
         t0 = time.perf_counter()
+        load = os.getloadavg()[0]
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         try:
             results[name] = await CASES[name](work / name, sizes)
         except Exception as e:  # one broken benchmark must not hide the others' figures
             results[name] = {"error": f"{type(e).__name__}: {e}"[:2000]}
         results[name]["bench_seconds"] = round(time.perf_counter() - t0, 1)
+        results[name]["loadavg_1min_before_after"] = [round(load, 2), round(os.getloadavg()[0], 2)]
         print(f"bench: {name} done in {results[name]['bench_seconds']}s", file=sys.stderr, flush=True)
     return results
 
@@ -71,7 +79,10 @@ def main() -> None:
     p.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASES)}")
     p.add_argument("--out", type=Path, default=REPO / "bench-results" / "latest.json")
     p.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temp dir)")
+    p.add_argument("--profile", type=Path, help="record each host with py-spy into this directory")
     args = p.parse_args()
+    if args.profile:
+        os.environ[profile.PROFILE_DIR] = str(args.profile.resolve())
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(CASES)
     unknown = [n for n in names if n not in CASES]
     if unknown:
@@ -95,6 +106,10 @@ def main() -> None:
         "machine": at_start,
         "results": results,
     }
+    if args.profile:
+        doc["profiles"] = {
+            f.name: profile.top_frames(f) for f in sorted(args.profile.glob("*.txt")) if f.stat().st_size
+        }
     text = json.dumps(doc, indent=2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")

@@ -72,5 +72,6 @@ async def fill_archive(store_dir: Path, conf: Path, flow_id: str, runs: int) -> 
         "write_seconds": round(t1 - t0, 2),
         "runs_written_per_s": round(runs / (t1 - t0)),
         "db_mib": round(size / 2**20, 1),
+        "db_bytes": size,
         "created_first": first,
     }

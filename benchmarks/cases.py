@@ -16,7 +16,7 @@ import httpx
 
 from benchmarks import flows
 from benchmarks.host import AUTH, BASE, Host, arrivals, first_start, next_event, wait_ended
-from benchmarks.stats import ms, summary_ms
+from benchmarks.stats import ms, spread, summary_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +28,19 @@ class Sizes:
     triggers: int = 50
     burst_runs: int = 1000
     burst_clients: int = 20
-    archive_runs: int = 100_000
+    archive_runs: int = 1_000_000
     pages: int = 200
     ws_clients: int = 100
     ws_lines: int = 200
     waiting_runs: int = 200
-    cluster_runs: int = 300
+    cluster_runs: int = 1000
+    failover_runs: int = 5  # runs on the host that is killed
+    failover_repeats: int = 3
+    sleep_runs: int = 200
+    log_repeats: int = 3
+    browser_lines: int = 100_000
+    browser_repeats: int = 3
+    store_runs: int = 100_000
 
 
 FULL = Sizes()
@@ -45,6 +52,12 @@ QUICK = Sizes(
     pages=50,
     waiting_runs=50,
     cluster_runs=90,
+    failover_repeats=1,
+    sleep_runs=50,
+    log_repeats=1,
+    browser_lines=20_000,  # the 100,000-line page is a full-run figure: its own run takes 10-20 s
+    browser_repeats=1,
+    store_runs=10_000,
 )
 
 
@@ -133,12 +146,16 @@ async def task_overhead(root: Path, sizes: Sizes) -> dict[str, Any]:
         "ratio_to_blocking": round(statistics.median(blocking_ratios), 2),
         "pidfd_ms_per_task": round(pidfd_ms, 3),
         "ratio_to_pidfd": round(statistics.median(pidfd_ratios), 2),
+        "strictest_floor_ms_per_task": round(min(blocking_ms, pidfd_ms), 3),
+        "ratio_to_strictest": spread(
+            [f / min(b, p) for f, b, p in zip(floe_runs, blocking_runs, pidfd_runs, strict=True)], 2
+        ),
         "host_cpu_ms_per_task": round(statistics.median(host_cpu) * 1e3, 3),
         "floe_ms_per_task_runs": [round(x * 1e3, 3) for x in floe_runs],
         "bare_ms_per_task_runs": [round(x * 1e3, 3) for x in bare_runs],
         "blocking_ms_per_task_runs": [round(x * 1e3, 3) for x in blocking_runs],
         "pidfd_ms_per_task_runs": [round(x * 1e3, 3) for x in pidfd_runs],
-        "target_ratio": 1.5,
+        "target_ratio_to_strictest": 1.25,
         "floe_go_ratio": 2.5,
     }
 
@@ -248,6 +265,7 @@ async def burst(root: Path, sizes: Sizes) -> dict[str, Any]:
         "runs_per_s": round(n / (last_end - t0), 1),
         "host_cpu_ms_per_run": round(host_cpu / n * 1e3, 2),
         "bench_client_cpu_ms_per_run": round(bench_cpu / n * 1e3, 2),
+        "target_runs_per_s": 400,
     }
 
 
@@ -309,6 +327,7 @@ async def archive(root: Path, sizes: Sizes) -> dict[str, Any]:
         "newest_page": summary_ms(top),
         "deep_page_before": summary_ms(deep),
         "run_detail_ms": ms(detail),
+        "disk_bytes_per_archived_run": round(fill["db_bytes"] / sizes.archive_runs),
         "target_page_ms": 50,
         "target_start_ms": 2000,
     }
@@ -316,14 +335,10 @@ async def archive(root: Path, sizes: Sizes) -> dict[str, Any]:
 
 # ---- 5. websocket fan-out --------------------------------------------------------------------
 async def ws_fanout(root: Path, sizes: Sizes) -> dict[str, Any]:
-    """scripts/bench_ws.py (paced lines) when it exists, and this package's own paced and burst runs."""
-    from benchmarks.wsfan import bench_ws_script, fanout
+    """A paced run and a burst, each followed by `sizes.ws_clients` websocket clients."""
+    from benchmarks.wsfan import fanout
 
-    out = await fanout(root, sizes.ws_clients, sizes.ws_lines)
-    script = await bench_ws_script(sizes.ws_clients, sizes.ws_lines)
-    if script is not None:
-        out["scripts_bench_ws"] = script
-    return out
+    return await fanout(root, sizes.ws_clients, sizes.ws_lines)
 
 
 # ---- 6. memory -------------------------------------------------------------------------------
@@ -361,4 +376,37 @@ async def memory(root: Path, sizes: Sizes) -> dict[str, Any]:
         "sampled_statuses": sorted(statuses),
         "rss_after_mib": round(after / 1024, 1),
         "kib_per_waiting_run": round((after - before) / n, 1),
+    }
+
+
+# ---- 7. many sleeping runs at once -----------------------------------------------------------
+async def sleep_burst(root: Path, sizes: Sizes) -> dict[str, Any]:
+    """`sizes.sleep_runs` runs of a `sleep 1` flow triggered at once: how far apart they end."""
+    n = sizes.sleep_runs
+    async with (
+        Host(root, flows.one_task("nap", "sleep 1")) as host,
+        host.events(flow="nap", tags="sys.end.all") as ws,
+    ):
+        t0 = time.perf_counter()
+        async with httpx.AsyncClient(base_url=host.url, headers=AUTH, timeout=120) as c:
+            ids = await asyncio.gather(*(host.push(c, "nap") for _ in range(n)))
+        acked = time.perf_counter() - t0
+        ends: dict[str, float] = {}
+        statuses: dict[str, str] = {}
+        want = set(ids)
+        while want - ends.keys():
+            e = await next_event(ws, 120)
+            if e["run_id"] in want:
+                ends[e["run_id"]] = time.perf_counter() - t0
+                statuses[e["run_id"]] = e["opts"]["status"]
+    first, last = min(ends.values()), max(ends.values())
+    return {
+        "runs": n,
+        "distinct_run_ids": len(want),
+        "good": list(statuses.values()).count("good"),
+        "seconds_to_acknowledge_all": round(acked, 3),
+        "first_end_s": round(first, 3),
+        "last_end_s": round(last, 3),
+        "last_end_after_first_s": round(last - first, 3),
+        "target_last_after_first_s": 2.0,
     }

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from benchmarks import profile
+
 TOKEN = "bench-admin-token"
 BASE = "/build/api"
 AUTH = {"X-Floe-Auth": TOKEN}
@@ -57,8 +59,10 @@ class Host:
         port: int | None = None,
         tags: str = "",
         hosts: list[str] | None = None,
+        store_url: str = "",
     ) -> None:
-        """`hosts` (every member's URL, this one included) makes it a cluster member with `tags`."""
+        """`hosts` (every member's URL, this one included) makes it a cluster member with `tags`;
+        `store_url` puts its store in that PostgreSQL database."""
         self.root, self.name, self.tags = root, name, tags
         self.port = port or free_port()
         root.mkdir(parents=True, exist_ok=True)
@@ -66,9 +70,12 @@ class Host:
         head = CONFIG_HEAD.format(root=root)
         if hosts:
             head = head.replace("common:\n", f"common:\n  hosts: [{', '.join(hosts)}]\n", 1)
+        if store_url:
+            head = head.replace("store-type: local\n", f"store-type: postgres\n  store-url: {store_url}\n", 1)
         self.conf.write_text(head + flows_yaml)
         self.log_path = root / f"{name}.log"
         self.proc: asyncio.subprocess.Process | None = None
+        self.spy: asyncio.subprocess.Process | None = None  # py-spy, with `scripts/bench --profile`
         self.start_seconds = 0.0  # spawn → /healthz ok
         self.http = httpx.AsyncClient(base_url=self.url, headers=AUTH, timeout=60)
 
@@ -129,12 +136,16 @@ class Host:
                 with contextlib.suppress(httpx.HTTPError):
                     if (await probe.get(self.url + "/healthz")).json().get("ok"):
                         self.start_seconds = time.perf_counter() - t0
+                        self.spy = await profile.record(
+                            self.proc.pid, f"{self.root.name}-{self.name}-{self.port}"
+                        )
                         return
                 await asyncio.sleep(0.002)  # polling a process we cannot get an event from
         raise RuntimeError(f"host not healthy after {wait}s:\n{self.log()[-3000:]}")
 
     async def stop(self) -> None:
         await self.http.aclose()
+        await profile.finish(self.spy)
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return

@@ -33,3 +33,15 @@ def summary_ms(samples: Sequence[float]) -> dict[str, Any]:
         "max_ms": ms(max(samples)),
         "min_ms": ms(min(samples)),
     }
+
+
+def spread(samples: Sequence[float], digits: int = 3) -> dict[str, Any]:
+    """Median, min and max of repeated measurements, and how many."""
+    if not samples:
+        return {"n": 0}
+    return {
+        "median": round(statistics.median(samples), digits),
+        "min": round(min(samples), digits),
+        "max": round(max(samples), digits),
+        "n": len(samples),
+    }

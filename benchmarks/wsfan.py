@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,6 @@ from benchmarks import flows
 from benchmarks.host import Host
 from benchmarks.stats import summary_ms
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_ws.py"
 EXEC_PREAMBLE = 3  # an exec log starts with "in dir: …", the command line and a blank line
 
 
@@ -31,9 +27,10 @@ async def _client(
             raw = await asyncio.wait_for(ws.recv(), 120)
             now = time.time()
             e: dict[str, Any] = json.loads(raw)
-            if e["tag"] == "sys.node.update" and "line" in e["opts"]:
-                out.append(now - e["at"])
-                lines += 1
+            if e["tag"] == "sys.node.update" and ("line" in e["opts"] or "lines" in e["opts"]):
+                n = len(e["opts"].get("lines") or ()) + ("line" in e["opts"])
+                out.extend([now - e["at"]] * n)
+                lines += n
             elif e["tag"] == "sys.end.all" and run and e["run_id"] == run[0]:
                 return lines
 
@@ -80,29 +77,3 @@ async def fanout(root: Path, clients: int, lines: int) -> dict[str, Any]:
         paced_result = await _phase(host, "fan-paced", clients, lines)
         burst_result = await _phase(host, "fan-burst", clients, lines * 5)
     return {"clients": clients, "paced_10ms_apart": paced_result, "burst": burst_result}
-
-
-async def bench_ws_script(clients: int, lines: int) -> dict[str, Any] | None:
-    """The result of `scripts/bench_ws.py` (another harness of the same figure), if it is there."""
-    if not SCRIPT.exists():
-        return None
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SCRIPT),
-        f"--clients={clients}",
-        f"--lines={lines}",
-        "--interval=0.01",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 300)
-    except TimeoutError:
-        os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        return {"error": "scripts/bench_ws.py did not finish in 300 s"}
-    if proc.returncode != 0:
-        return {"error": f"scripts/bench_ws.py exited {proc.returncode}: {err.decode()[-500:]}"}
-    result: dict[str, Any] = json.loads(out)
-    return result

@@ -13,19 +13,15 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import setproctitle
+from typing import TYPE_CHECKING
 
 from floe import __version__
-from floe.config import ConfigError, HostConfig
-from floe.config.lint import lint
-from floe.config.sources import load_config_source_sync
-from floe.host import HostError, Settings, serve
-from floe.hub.credentials import ADMIN_VAR, masked_values
-from floe.model.ids import valid_id
-from floe.model.mask import Masker
-from floe.secrets import SecretError, mask_logging, resolve_secrets
-from floe.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from floe.config import HostConfig
+
+# Each subcommand imports what it needs when it runs: `floe lint` never loads the host's stack
+# (the server, the stores, httpx), so it starts in a fraction of the time a host takes.
 
 log = logging.getLogger("floe")
 DEFAULT_CONF = "default.yml"
@@ -38,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve a floe host. floe's single-dash flags (-tags=linux,go) work as well as --tags.",
         epilog="Also: floe lint FILE... (validate configs and flow files), floe hash-password (a hash for "
         "common.users), floe run FLOW [-v KEY=VALUE]... [--follow] (trigger a run, stream it), "
-        "floe keys list|rotate [--reencrypt] (the store's encryption keys).",
+        "floe keys list|rotate [--reencrypt] (the store's encryption keys), "
+        "floe store migrate [--conf CONF] [--from STORE_ROOT] (local history into PostgreSQL).",
     )
 
     def opt(name: str, help: str, default: str) -> None:
@@ -59,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     opt("pub_bind", "address to serve on", "127.0.0.1:8080")
     opt("pub_cert", "TLS certificate file (serve https)", "")
     opt("pub_key", "TLS key file", "")
+    opt(
+        "max_runs",
+        "the most runs this host takes at once, runs waiting on a data gate aside (0: any number; "
+        "when not given: common.max-runs)",
+        "",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-version", "--version", action="version", version=f"floe {__version__}")
     return p
@@ -102,6 +105,10 @@ def _hide_credentials(args: Sequence[str], token: str) -> None:
     list (the argv area is overwritten, the token shown as `***`), out of this process's
     environment (so no child inherits FLOE_ADMIN), and out of /proc/<pid>/environ and mem (the
     process is made non-dumpable; a process running as root still reads everything)."""
+    import setproctitle
+
+    from floe.hub.credentials import ADMIN_VAR
+
     shown = [arg.replace(token, "***") if token else arg for arg in args]
     setproctitle.setproctitle(shlex.join(["floe", *shown]))
     os.environ.pop(ADMIN_VAR, None)
@@ -133,6 +140,8 @@ def _hash_password() -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["lint"]:
+        from floe.config.lint import lint
+
         sys.exit(lint(_lint_parser().parse_args(args[1:]).files, sys.stdout))
     if args[:1] == ["hash-password"]:
         sys.exit(_hash_password())
@@ -141,11 +150,31 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(run_main(args[1:]))
     if args[:1] == ["keys"]:
-        from floe.keys import main as keys_main
+        from floe.cli_keys import main as keys_main
 
         sys.exit(keys_main(args[1:]))
+    if args[:1] == ["store"]:
+        from floe.migrate import main as store_main
+
+        sys.exit(store_main(args[1:]))
+    _serve(args)
+
+
+def _serve(args: list[str]) -> None:
+    """Serve a host with the command line `args` until it is stopped."""
+    from floe.config import ConfigError
+    from floe.config.sources import load_config_source_sync
+    from floe.host import HostError, Settings, serve
+    from floe.host_secrets import SecretError, mask_logging, resolve_secrets
+    from floe.hub.credentials import ADMIN_VAR, masked_values
+    from floe.model.ids import valid_id
+    from floe.model.mask import Masker
+    from floe.store.errors import StoreError
+
     ns = _parser().parse_args(args)
     env_token = os.environ.get(ADMIN_VAR, "")
+    if ns.max_runs and not ns.max_runs.isdigit():
+        sys.exit(f"floe: -max_runs {ns.max_runs!r} must be a whole number (0: any number)")
     if not valid_id(ns.host_name):
         sys.exit(f"floe: host name {ns.host_name!r} must be 1-128 characters, none a space, dot or slash")
     logging.basicConfig(
@@ -179,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         bind=ns.pub_bind,
         cert=ns.pub_cert,
         key=ns.pub_key,
+        max_runs=int(ns.max_runs) if ns.max_runs else None,
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):

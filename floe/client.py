@@ -155,6 +155,8 @@ def events(host: str, token: str, run_id: str) -> Iterator[dict[str, Any]]:
 def line(e: dict[str, Any]) -> str | None:
     """How an event shows in the terminal, or None for one that does not."""
     tag, node, opts = e["tag"], e["source_node"], e.get("opts") or {}
+    if tag == "sys.node.update" and isinstance(opts.get("lines"), list):
+        return "\n".join(f"{node} | {text}" for text in opts["lines"]) or None
     if tag == "sys.node.update" and isinstance(opts.get("line"), str):
         return f"{node} | {opts['line']}"
     if tag == "sys.node.update" and "retry" in opts:

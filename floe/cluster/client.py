@@ -1,7 +1,9 @@
-"""Host-to-host calls under `{base}/p2p/` with the admin token; httpx errors become PeerError."""
+"""Calls to a peer with the admin token: host-to-host ones under `{base}/p2p/`, and public requests
+forwarded for a user; httpx errors become PeerError."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -27,16 +29,18 @@ class PeerClient:
 
     def __init__(self, http: httpx.AsyncClient, address: str, base_url: str, token: str) -> None:
         self.http, self.address = http, address.rstrip("/")
-        self.prefix = f"{self.address}{base_url.rstrip('/')}/p2p"
+        self.base = base_url.rstrip("/")
+        self.api = f"{self.address}{self.base}"  # the peer's public API
+        self.prefix = f"{self.api}/p2p"
         self.headers = {"X-Floe-Auth": token}
         self.token = token
 
-    async def call(
-        self, method: str, path: str, body: Any = None, *, timeout: float = 2.0, ok: tuple[int, ...] = (200,)
-    ) -> tuple[int, Any]:
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], timeout: float, **kw: Any
+    ) -> httpx.Response:
         try:
             r = await self.http.request(
-                method, self.prefix + path, json=body, headers=self.headers, timeout=timeout
+                method, url, headers={**self.headers, **headers}, timeout=timeout, **kw
             )
         except httpx.HTTPError as e:
             delivered = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
@@ -44,12 +48,56 @@ class PeerClient:
         if r.status_code == 401:
             log.error("peer %s refused our admin token: the hosts' -admin tokens differ", self.address)
             raise PeerError(f"{self.address} refused the admin token")
+        return r
+
+    async def forward(
+        self, method: str, path: str, user: str, role: str, *, body: bytes = b"", timeout: float = 10.0
+    ) -> httpx.Response:
+        """The public request `method path` (path and query as this host got it) sent on for `user`,
+        whose `role` this host checked; the peer answers it for itself alone (floe/server/auth.py)."""
+        headers = {"X-Floe-For": user, "X-Floe-Role": role}
+        if body:
+            headers["Content-Type"] = "application/json"
+        return await self._send(method, self.address + path, headers, timeout, content=body)
+
+    async def ask(
+        self, method: str, path: str, user: str, role: str, body: Any = None, timeout: float = 2.0
+    ) -> Any:
+        """`method` the public `path` (under the API base) for `user`, as this peer alone sees it:
+        its JSON answer; PeerError for any answer but 200."""
+        content = json.dumps(body).encode() if body is not None else b""
+        r = await self.forward(method, self.base + path, user, role, body=content, timeout=timeout)
+        if r.status_code != 200:
+            raise PeerError(f"{self.address}: HTTP {r.status_code} {r.text[:200]}")
+        try:
+            return r.json()
+        except ValueError as e:
+            raise PeerError(f"{self.address}: answer is not JSON") from e
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, timeout: float = 2.0, ok: tuple[int, ...] = (200,)
+    ) -> tuple[int, Any]:
+        r = await self._send(method, self.prefix + path, {}, timeout, json=body)
         if r.status_code not in ok:
             raise PeerError(f"{self.address}: HTTP {r.status_code} {r.text[:200]}")
         try:
             return r.status_code, r.json() if r.content else None
         except ValueError as e:
             raise PeerError(f"{self.address}: answer is not JSON") from e
+
+    async def open_stream(self, path: str, headers: dict[str, str]) -> httpx.Response:
+        """GET `path` of the peer's public API, forwarded as it is; the answer's body is not read yet
+        (the caller streams it and closes the answer). PeerError when the peer cannot be reached."""
+        request = self.http.build_request(
+            "GET",
+            self.api + path,
+            headers={**headers, **self.headers},
+            timeout=httpx.Timeout(30.0, connect=2.0),
+        )
+        try:
+            return await self.http.send(request, stream=True)
+        except httpx.HTTPError as e:
+            raise PeerError(f"{self.address}: {type(e).__name__} {e}".strip()) from e
 
     async def hello(self, timeout: float, me: str = "") -> dict[str, Any]:
         """Who the peer is; `me` (our address) tells it we are up, so it need not wait a heartbeat."""
@@ -61,29 +109,6 @@ class PeerClient:
         body = {**run, SIGNATURE_KEY: sign(self.token, run["snapshot"])}
         status, doc = await self.call("POST", "/runs", body, timeout=5.0, ok=(200, 409))
         return status == 200, (doc or {}).get("error", "")
-
-    async def runs(self, flow: str, limit: int, before: float | None, timeout: float) -> dict[str, Any]:
-        params = f"?limit={limit}" + (f"&before={before}" if before is not None else "")
-        _, doc = await self.call("GET", f"/flows/{flow}/runs{params}", timeout=timeout)
-        return dict(doc)
-
-    async def run(self, run_id: str, timeout: float = 2.0) -> dict[str, Any] | None:
-        status, doc = await self.call("GET", f"/runs/{run_id}", timeout=timeout, ok=(200, 404))
-        return dict(doc) if status == 200 else None
-
-    async def node_log(self, run_id: str, node: str) -> str | None:
-        status, doc = await self.call("GET", f"/runs/{run_id}/nodes/{node}/log", ok=(200, 404))
-        return str(doc["log"]) if status == 200 else None
-
-    async def answer(self, run_id: str, node: str, values: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        status, doc = await self.call(
-            "POST", f"/runs/{run_id}/answer", {"node": node, "values": values}, ok=(200, 400, 404)
-        )
-        return status, dict(doc or {})
-
-    async def cancel(self, run_id: str) -> tuple[int, dict[str, Any]]:
-        status, doc = await self.call("POST", f"/runs/{run_id}/cancel", {}, ok=(202, 404, 409))
-        return status, dict(doc or {})
 
     async def acquire(self, run_id: str, host: str, tags: list[str]) -> tuple[bool, str]:
         status, doc = await self.call(

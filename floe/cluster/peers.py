@@ -33,6 +33,8 @@ class Peer:
     tags: frozenset[str] = frozenset()
     online: bool = False
     active: int = 0
+    running: int = 0  # of its active runs, those not waiting on a data gate
+    max_runs: int = 0  # the most it takes at once (0: any number)
     error: str = "not contacted yet"
     last_seen: float = 0.0
 
@@ -48,9 +50,17 @@ class Peer:
         }
 
 
+def _load(p: Peer, doc: dict[str, Any]) -> None:
+    """A peer's load as its hello or wake-up gives it (a host of an older floe sends `active` alone)."""
+    numbers = {k: v for k in ("active", "running", "max_runs") if isinstance(v := doc.get(k, 0), int)}
+    p.active = numbers.get("active", 0)
+    p.running, p.max_runs = numbers.get("running", p.active), numbers.get("max_runs", 0)
+
+
 @dataclass
 class Cluster:
-    """Peers from `common.hosts` other than this host; the first entry of `hosts` is the lock host."""
+    """Peers from `common.hosts` other than this host; the first entry of `hosts` is the lock host.
+    `on_change` wakes the hub's dispatch: after each heartbeat round and when a peer comes online."""
 
     host_id: str
     address: str
@@ -58,9 +68,11 @@ class Cluster:
     base_url: str
     token: str
     store: RunStore
-    on_change: Callable[[], None] = lambda: None
+    on_change: Callable[[], None]
     heartbeat: float = 1.0
     peers: list[Peer] = field(default_factory=list)
+    # on the postgres store: the live hosts' addresses by id, from their leases (use_leases)
+    leases: Callable[[], Awaitable[dict[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         others = [a for a in self.addresses if not same_address(a, self.address)]
@@ -76,6 +88,7 @@ class Cluster:
             else None
         )
         self.beaten = asyncio.Event()  # set after the first heartbeat round
+        self.leased: dict[str, Peer] = {}  # hosts found in the leases, by id
         self._greeting: set[asyncio.Task[None]] = set()  # greetings of peers that said hello first
 
     async def start(self) -> None:
@@ -137,13 +150,53 @@ class Cluster:
         if not p.online:
             log.info("peer %s (%s) is online with tags %s", doc.get("id"), p.address, doc.get("tags"))
         p.id, p.tags = str(doc.get("id", "")), frozenset(doc.get("tags") or ())
-        p.active, p.online, p.error, p.last_seen = int(doc.get("active", 0)), True, "", time.time()
+        p.online, p.error, p.last_seen = True, "", time.time()
+        _load(p, doc)
+
+    def loaded(self, host_id: str, doc: dict[str, Any]) -> None:
+        """Peer `host_id` told how busy it is now (its wake-up after a run ended)."""
+        if (p := self.peer(host_id)) is not None:
+            _load(p, doc)
 
     def peer(self, host_id: str) -> Peer | None:
         return next((p for p in self.peers if p.id == host_id and host_id), None)
 
+    def use_leases(self, leases: Callable[[], Awaitable[dict[str, str]]]) -> None:
+        """On the postgres store the hosts are those with a live lease, at the addresses they name:
+        requests about their runs are sent on to them (`reach`, `reachable`)."""
+        self.leases = leases
+
+    async def reach(self, host_id: str) -> Peer | None:
+        """Host `host_id` as it can be asked now: an online peer of `hosts`, or (on the postgres
+        store) a host whose lease is live, at its lease's address; None when neither.
+        StoreError when the leases cannot be read."""
+        peer = self.peer(host_id)
+        if peer is not None and peer.online:
+            return peer
+        if self.leases is None or host_id == self.host_id:
+            return None
+        return self._leased(host_id, (await self.leases()).get(host_id, ""))
+
+    async def reachable(self) -> list[Peer]:
+        """Every other host that can be asked now: the online peers, or the live leases' hosts."""
+        if self.leases is None:
+            return self.online()
+        found = await self.leases()
+        return [p for h, a in sorted(found.items()) if h != self.host_id and (p := self._leased(h, a))]
+
+    def _leased(self, host_id: str, address: str) -> Peer | None:
+        if not address:
+            return None
+        peer = self.leased.get(host_id)
+        if peer is None or peer.address != address:
+            if self.http is None:
+                self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
+            client = PeerClient(self.http, address, self.base_url, self.token)
+            peer = self.leased[host_id] = Peer(address, client, host_id, online=True, error="")
+        return peer
+
     def views(self) -> list[HostView]:
-        return [HostView(p.id, p.tags, p.online, p.active) for p in self.peers if p.id]
+        return [HostView(p.id, p.tags, p.online, p.active, p.running, p.max_runs) for p in self.peers if p.id]
 
     def unreachable(self, missing: Iterable[Peer] = ()) -> list[str]:
         """Names of the peers that are offline or did not answer (`missing`)."""

@@ -8,6 +8,8 @@ import hmac
 import json
 from typing import Any
 
+from floe.model.constant_time import same_secret
+
 SIGNATURE_KEY = "snapshot_sig"  # where a handed-over pend carries its snapshot's signature
 _PURPOSE = b"floe: flow snapshots handed between hosts, v1"
 
@@ -33,4 +35,4 @@ def signed(token: str, snapshot: Any, signature: object) -> bool:
         want = sign(token, snapshot)
     except (TypeError, ValueError):  # not a JSON document
         return False
-    return hmac.compare_digest(want, signature)
+    return same_secret(want, signature)

@@ -8,6 +8,7 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 from floe.config.keys import COMMON_KEYS, STORE_TYPES
 from floe.config.reader import Section
@@ -20,6 +21,10 @@ DEFAULT_BASE_URL = "/build/api"
 DEFAULT_WORKSPACE_ROOT = "~/.floe"
 DEFAULT_MAX_BODY = 1 << 20  # bytes an API request body may have (webhooks and host-to-host: 25 MiB)
 MIN_MAX_BODY = 1 << 10
+DEFAULT_LEASE = 10.0  # seconds a host's lease on the postgres store lasts unrenewed (pg_link.LEASE)
+MIN_LEASE = 1.0
+DEFAULT_STORE_TIMEOUT = 5.0  # seconds a request waits for a store that cannot write (then 503)
+DEFAULT_S3_TIMEOUT = 2.0  # seconds each S3 request may take to connect, and to answer
 _ORIGIN = re.compile(r"^https?://[^/?#@\s]+$")
 
 
@@ -37,11 +42,16 @@ class Common:
     s3_prefix: str = ""
     s3_endpoint: str = ""
     s3_region: str = ""
+    s3_timeout: float = DEFAULT_S3_TIMEOUT
+    store_url: str = ""  # postgres: postgresql://USER@HOST:PORT/DB, never with a password
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # name -> where its value comes from
     users: tuple[User, ...] = ()
     posted_flows: str = ""  # "" (off), "operator" or "admin": the least role that may POST /runs
     max_body: int = DEFAULT_MAX_BODY
+    max_runs: int = 0  # the most runs a host takes at once, gate-waiting ones aside (0: any number)
     allowed_origins: tuple[str, ...] = ()  # browser origins besides the host's own (reverse proxies)
+    lease: float = DEFAULT_LEASE  # postgres: seconds a host's lease lasts unrenewed (then it is taken over)
+    store_timeout: float = DEFAULT_STORE_TIMEOUT  # seconds a request waits for a store that cannot write
     retention: Retention = field(
         default_factory=Retention
     )  # host-wide default; a flow's `retention` overrides it key by key
@@ -87,6 +97,7 @@ def parse_common(sec: Section | None) -> Common:
     s3_bucket = sec.string("s3-bucket") or ""
     if store_type == "s3" and not s3_bucket:
         sec.error("store-type", "the s3 store needs s3-bucket")
+    store_url = _store_url(sec, store_type)
     return Common(
         hosts=hosts,
         base_url=base_url.rstrip("/"),
@@ -98,13 +109,55 @@ def parse_common(sec: Section | None) -> Common:
         s3_prefix=sec.string("s3-prefix") or "",
         s3_endpoint=sec.string("s3-endpoint") or "",
         s3_region=sec.string("s3-region") or "",
+        s3_timeout=sec.number("s3-timeout", durations=True, positive=True) or DEFAULT_S3_TIMEOUT,
+        store_url=store_url,
         secrets=parse_secrets(sec),
         users=parse_users(sec),
         posted_flows=sec.choice("posted-flows", ("operator", "admin")) or "",
         max_body=sec.integer("max-body", MIN_MAX_BODY) or DEFAULT_MAX_BODY,
+        max_runs=sec.integer("max-runs", 0) or 0,
         allowed_origins=_origins(sec),
         retention=parse_retention(sec),
+        lease=_lease(sec),
+        store_timeout=sec.number("store-timeout", durations=True, positive=True) or DEFAULT_STORE_TIMEOUT,
     )
+
+
+def _lease(sec: Section) -> float:
+    """`lease`: seconds, at least MIN_LEASE (the default when it is absent or wrong)."""
+    lease = sec.number("lease", durations=True, positive=True)
+    if lease is not None and lease < MIN_LEASE:
+        sec.error("lease", f"must be at least {MIN_LEASE:g}s, not {sec.value('lease')!r}")
+        return DEFAULT_LEASE
+    return DEFAULT_LEASE if lease is None else lease
+
+
+def _store_url(sec: Section, store_type: str) -> str:
+    """`store-url`: required by the postgres store; a password in it is an error (the password
+    comes from the environment or a secret, never from the YAML in plain text)."""
+    url = sec.string("store-url") or ""
+    if store_type == "postgres" and not url:
+        sec.error("store-type", "the postgres store needs store-url: postgresql://USER@HOST:PORT/DB")
+        return ""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a bad port raises here)
+    except ValueError as e:
+        sec.error("store-url", f"not a URL: {e}")
+        return ""
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        sec.error("store-url", "must be postgresql://USER@HOST:PORT/DB")
+        return ""
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        sec.error(
+            "store-url",
+            "holds a password: remove it, and give it in FLOE_STORE_PASSWORD or PGPASSWORD, "
+            "or as the secret store_password of common.secrets",
+        )
+        return ""
+    return url
 
 
 def _origins(sec: Section) -> tuple[str, ...]:

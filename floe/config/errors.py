@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from floe.model.errors import Unprocessable
+
 Severity = Literal["error", "warning"]
 
 
@@ -88,5 +90,5 @@ class Report:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line, p.severity != "error")))
 
 
-class FlowFileError(Exception):
+class FlowFileError(Unprocessable):
     """A flow-file could not be read or is not a valid flow: the trigger starts nothing."""

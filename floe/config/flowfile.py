@@ -1,12 +1,20 @@
-"""floe's flow-file override: a flow's definition completed by the document its `flow-file` names."""
+"""floe's flow-file override: a flow's definition completed by the document its `flow-file` names,
+and the resolver the hub asks for it at trigger time (`FlowFiles`; `sources.SourceFlowFiles` is one)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from typing import Protocol
 
 from floe.config.errors import ConfigError, Problem
 from floe.model.flow import Flow
+
+
+class FlowFiles(Protocol):
+    async def resolve(self, flow: Flow) -> Flow:
+        """The flow with its `flow-file` merged in (a new Flow; the loaded config is never changed);
+        raises floe.config.errors.FlowFileError when it cannot be had."""
 
 
 def merge_flow_file(flow: Flow, doc: Flow) -> Flow:

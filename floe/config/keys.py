@@ -15,6 +15,9 @@ COMMON_KEYS = frozenset(
         "s3-prefix",
         "s3-endpoint",
         "s3-region",
+        "s3-timeout",  # addition: each S3 request's connect and read timeout (docs/store.md)
+        # addition: the PostgreSQL store (docs/cluster.md, "PostgreSQL cluster")
+        "store-url",
         # additions: users and their roles
         "users",
         # addition: secrets (docs/secrets.md)
@@ -26,6 +29,12 @@ COMMON_KEYS = frozenset(
         "allowed-origins",
         # addition: how long archived runs and workspaces are kept (docs/retention.md)
         "retention",
+        # addition: the most runs a host takes at once (docs/cluster.md, "Capacity: max-runs")
+        "max-runs",
+        # addition: how long a host's lease on the postgres store lasts (docs/cluster.md)
+        "lease",
+        # addition: how long a request waits for a store that cannot write (docs/store.md)
+        "store-timeout",
     }
 )
 HOST_KEYS = frozenset({"common", "flows"})
@@ -81,7 +90,7 @@ TASK_ONLY_KEYS = (
 )
 FOREACH_KEYS = frozenset({"items", "concurrency", "rate", "result"})
 
-STORE_TYPES = frozenset({"memory", "local", "s3"})
+STORE_TYPES = frozenset({"memory", "local", "s3", "postgres"})
 TRIGGER_TYPES = frozenset({"data", "timer", "poll-git", "webhook", "git-push"})
 TRIGGER_ALIASES = {"git-push": "webhook"}  # floe's name → the type this remake implements
 TASK_TYPES = frozenset({"exec", "fetch", "git-checkout", "git-merge", "http", "data", "timer", "end"})

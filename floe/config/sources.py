@@ -25,6 +25,7 @@ import httpx
 from floe.config.errors import ConfigError, FlowFileError, Problem
 from floe.config.flowfile import merge_flow_file
 from floe.config.load import HostConfig, load_config, load_flow_document, parse_config
+from floe.model.errors import Unprocessable
 from floe.model.flow import Flow
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ _CREDENTIALS = re.compile(r"(://[^/@\s:]+):[^/@\s]*@")
 _SCP = re.compile(r"^[\w.~-]+@[\w.-]+:")  # git@github.com:org/repo.git
 
 
-class SourceError(Exception):
+class SourceError(Unprocessable):
     """A source could not be read; the message names it (passwords in URLs hidden)."""
 
 

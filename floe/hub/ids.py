@@ -41,11 +41,10 @@ class RunIds:
         """A request that was promised an id reached the hub (it takes the id, or is refused)."""
         self.promised -= 1
 
-    def take(self) -> str:
-        """The next id (its request arrived, and was promised it)."""
-        assert self.last < self.reserved, "an id taken without a promise"
-        self.last += 1
-        return f"{self.host}-{self.last}"
+    def took(self, number: int) -> None:
+        """The hub handed out id `number` (its request arrived, and was promised it)."""
+        assert number <= self.reserved, "an id taken without a promise"
+        self.last = number
 
     def stopping(self) -> None:
         """A clean stop: store the last id handed out instead of the block's end."""

@@ -19,11 +19,13 @@ from floe.model.mask import LineMasker, Masker
 from floe.model.run import REASON, Start
 from floe.nodes.artifacts import artifact_dir, collect
 from floe.nodes.base import NodeContext, NodeError
-from floe.nodes.registry import TASK_TYPES
+from floe.nodes.registry import EXECUTORS
+from floe.store.errors import StoreError
+from floe.store.shelf import ArtifactShelf
 
 log = logging.getLogger(__name__)
 
-MAX_LINES = 64  # output lines in one message to the hub
+MAX_BATCH = 64 * 1024  # characters (a line counts its length + 1) of output in one message to the hub
 TIMED_OUT = 124  # the exit status of a task killed by its `timeout`, as timeout(1) reports it
 
 
@@ -88,6 +90,7 @@ class RunTasks:
         host_env: Mapping[str, str] = os.environ,
         store_root: Path | None = None,
         copy_from: Path | None = None,
+        shelf: ArtifactShelf | None = None,
     ) -> None:
         self.run_id, self.flow, self.workspace, self.cache_dir = run_id, flow, workspace, cache_dir
         self.post, self.fresh, self.git_key, self.grace = post, fresh, git_key, grace
@@ -95,6 +98,7 @@ class RunTasks:
         self.masker = masker if masker is not None else Masker(self.secrets.values())
         self.host_env, self.copy_from = host_env, copy_from
         self.store_root = store_root  # where artifacts are kept (none without it)
+        self.shelf = shelf  # where they are copied for every host of the cluster (S3), if anywhere
         self.inbox: asyncio.Queue[Start] = asyncio.Queue()  # starts that came before the workspace
         self.task: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -111,8 +115,8 @@ class RunTasks:
         try:
             if self.copy_from is not None:
                 await asyncio.to_thread(_copy_dir, self.copy_from, self.workspace)
-            else:
-                await asyncio.to_thread(_fresh_dir if self.fresh else _ensure_dir, self.workspace)
+            elif not _made_dir(self.workspace) and self.fresh:  # an old one to remove: maybe a big tree
+                await asyncio.to_thread(_fresh_dir, self.workspace)
         except OSError as e:
             log.error("<%s> cannot prepare workspace %s: %s", self.run_id, self.workspace, e)
             said = str(e) if isinstance(e, WorkspaceGone) else f"workspace {self.workspace}: {e}"
@@ -128,7 +132,9 @@ class RunTasks:
                 await asyncio.Event().wait()  # until the run is cancelled
         finally:
             with contextlib.suppress(OSError):  # not empty (or gone): kept for retention to judge
-                os.rmdir(self.workspace)  # an empty workspace is not left behind
+                # an empty workspace is not left behind; a thread does it, as removing a directory
+                # is a slow system call (it was the loop's top frame in a burst of 1,000 runs)
+                await asyncio.to_thread(os.rmdir, self.workspace)
 
     async def _node(self, start: Start) -> None:
         node = self.flow.node(start.node_id)
@@ -153,6 +159,11 @@ class RunTasks:
                 except Exception as e:  # a task boundary: keeping files never takes the host down
                     log.exception("<%s> artifacts of %s", self.run_id, node.id)
                     notes.append(f"artifacts: internal error: {e!r}")
+                if kept and self.shelf is not None:  # before the result that lists them
+                    try:
+                        await self.shelf.put(self.run_id, node.id, dest, kept)
+                    except StoreError as e:
+                        notes.append(f"artifacts: {e}; only this host serves them")
                 for line in notes:
                     emit(line)
                 for a in kept:
@@ -177,7 +188,7 @@ class RunTasks:
             secrets=self.secrets,
             host_env=self.host_env,
         )
-        execute = TASK_TYPES.get(node.type)
+        execute = EXECUTORS.get(node.type)
         if execute is None:
             await done(1, {}, f"no task type {node.type!r}")
             return
@@ -191,7 +202,7 @@ class RunTasks:
             emit(str(e))
             await done(1, {}, mask(str(e)))
         except Exception as e:  # a task boundary: a bug in a task type fails the node, not the host
-            log.exception("<%s> task %s crashed", self.run_id, node.id)  # masked by floe.secrets
+            log.exception("<%s> task %s crashed", self.run_id, node.id)  # masked by floe.host_secrets
             emit(f"internal error: {e!r}")
             await done(1, {}, mask(f"internal error: {e!r}"))
         else:
@@ -199,28 +210,38 @@ class RunTasks:
 
 
 class _Output:
-    """A node's log. Each line is masked; the lines logged in one turn of the event loop (an exec
-    task's header, the lines of one read of its output) reach the hub as one Lines message, of
-    at most MAX_LINES lines so that the hub's turns stay short."""
+    """A node's log. The lines logged in one turn of the event loop (an exec task's header, the
+    lines of one read of its output) reach the hub as one Lines message (one event, one stored
+    record), of at most about MAX_BATCH characters, masked together as they leave."""
 
     def __init__(
         self, run_id: str, node_id: str, stream: LineMasker, post: Callable[[Message], None]
     ) -> None:
         self._run_id, self._node_id, self._stream, self._post = run_id, node_id, stream, post
         self._held: list[str] = []
+        self._size = 0
 
     def __call__(self, line: str) -> None:
         if not self._held:
             asyncio.get_running_loop().call_soon(self.flush)
-        self._held.append(self._stream.mask_line(line))
-        if len(self._held) >= MAX_LINES:
+        self._held.append(line)
+        self._size += len(line) + 1
+        if self._size >= MAX_BATCH:
             self.flush()
 
     def flush(self) -> None:
         if self._held:
-            self._post(Lines(self._run_id, self._node_id, tuple(self._held)))
-            self._held = []
+            self._post(Lines(self._run_id, self._node_id, tuple(self._stream.mask_lines(self._held))))
+            self._held, self._size = [], 0
 
 
-def _ensure_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _made_dir(path: Path) -> bool:
+    """Make the directory (one quick system call: no thread-pool hop for it, no look first);
+    False when it was there already."""
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        return False
+    return True

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from floe.hub.controls import STOP_FILE
 from floe.hub.hub import Hub
+from floe.model.host import STOP_FILE
 
 
 def _read(path: Path) -> str | None:

@@ -225,8 +225,26 @@ def run_doc(r: Run) -> dict[str, Any]:
         "workspace_from": r.workspace_from,
         "audit": [dict(a) for a in r.audit],
         "nodes": [node_run_doc(n) for n in r.nodes.values()],
-        "snapshot": flow_doc(r.flow),
+        "snapshot": snapshot_doc(r.flow),
     }
+
+
+_SNAPSHOTS: dict[int, tuple[Flow, dict[str, Any]]] = {}  # id(flow) -> the flow and its document
+_SNAPSHOTS_KEPT = 256
+
+
+def snapshot_doc(f: Flow) -> dict[str, Any]:
+    """`flow_doc(f)`, made once for each Flow object (flows are frozen): a busy run's document is
+    made every 0.1 s and at its end, each with the whole flow. Shared by every document made of
+    that flow, so it is never to be changed (the store and the wire only encode it)."""
+    kept = _SNAPSHOTS.get(id(f))
+    if kept is not None and kept[0] is f:
+        return kept[1]
+    doc = flow_doc(f)
+    if len(_SNAPSHOTS) >= _SNAPSHOTS_KEPT:
+        del _SNAPSHOTS[next(iter(_SNAPSHOTS))]  # the oldest made
+    _SNAPSHOTS[id(f)] = (f, doc)
+    return doc
 
 
 def run_from_doc(d: Mapping[str, Any]) -> Run:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from floe.model.flow import Flow
 
@@ -19,12 +19,27 @@ class Holder:
 
 @dataclass(frozen=True, slots=True)
 class HostView:
-    """A host as placement sees it."""
+    """A host as placement sees it: `active` runs in all, `running` of them not waiting on a data
+    gate, and the most it takes at once (`max_runs`, 0: any number)."""
 
     id: str
     tags: frozenset[str]
     online: bool = True
     active: int = 0
+    running: int = 0
+    max_runs: int = 0
+
+    @property
+    def full(self) -> bool:
+        """It is at its max-runs: it takes no run now."""
+        return 0 < self.max_runs <= self.running
+
+    def took(self) -> HostView:
+        """The host as it is once a run is placed on it."""
+        return replace(self, active=self.active + 1, running=self.running + 1)
+
+
+FULL = "every host that fits is at its max-runs"
 
 
 def tags_match(host_tags: Iterable[str], flow_tags: Iterable[str]) -> bool:
@@ -62,6 +77,9 @@ def place(
     live = [h for h in tagged if h.online]
     if not live:
         return "", "host " + ", ".join(h.id for h in tagged) + " unreachable"
+    live = [h for h in live if not h.full]
+    if not live:
+        return "", FULL
     reasons = []
     for h in sorted(live, key=lambda h: (h.active, h.id != prefer, h.id)):
         why = conflict(flow, h.id, held)

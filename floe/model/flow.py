@@ -69,7 +69,7 @@ class Policy:
     """An admission rule checked before a pend exists (a rejection names the policy)."""
 
     name: str
-    max_concurrent: int | None = None  # pending + active runs of the flow adopted by this host
+    max_concurrent: int | None = None  # pending + active runs of the flow (on postgres, the cluster's)
     rate: float | None = None  # tokens per second of a token bucket...
     burst: int = 1  # ...holding this many
     trigger: str = ""  # only this trigger ("" for every trigger of the flow)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from floe.model.errors import BadRequest
 from floe.model.flow import FormField
 
 _TRUE = frozenset({"true", "yes", "1", "on"})
@@ -14,12 +15,11 @@ _FALSE = frozenset({"false", "no", "0", "off"})
 _INT = re.compile(r"^[+-]?\d+$")
 
 
-class FormError(ValueError):
+class FormError(BadRequest, ValueError):
     """A form value is missing or malformed; `field` names the field, `str()` is `field: message`."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
+        super().__init__(f"{field}: {message}" if field else message, field)
         self.message = message
 
 

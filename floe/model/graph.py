@@ -74,12 +74,6 @@ def listeners(flow: Flow, tag: str) -> tuple[Node, ...]:
     return entry[1].get(tag, ())
 
 
-def dangling_listens(flow: Flow) -> list[tuple[Node, str]]:
-    """(node, tag) for every listen or wait tag that no node of `flow` can emit."""
-    can_emit = emittable(flow)
-    return [(n, tag) for n in flow.tasks for tag in listened_tags(n) if not can_emit(tag)]
-
-
 def _parent_id(tag: str) -> str | None:
     parts = tag.split(".")
     return parts[1] if len(parts) >= 3 and parts[1] else None

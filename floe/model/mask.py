@@ -78,6 +78,9 @@ class Masker:
             if len(p) < 2 * MIN_PIECE - 1:
                 for t in range(1, MIN_PIECE):
                     self._tiny.setdefault(p[:t], []).append(p)
+        chars = "".join(re.escape(c) for c in sorted({c for p in lines for c in p}))
+        # a stretch of MIN_RUN characters or more that patterns use: where a shared run can be
+        self._stretch = re.compile(f"[{chars}]{{{MIN_RUN},}}") if chars else None
         heads = "|".join(re.escape(h) for h in sorted(self._by_head))
         # every place where a pattern may start (a lookahead, so overlapping places are all found)
         self._heads = re.compile(f"(?=({heads}))") if heads else None
@@ -157,6 +160,28 @@ class Masker:
                 if e - a >= MIN_RUN:
                     spans.append((a, e))
 
+    def _quiet(self, lines: list[str]) -> bool:
+        """True when no line of `lines` can hold any part of a secret that `_scan` or `_starts`
+        would mask or carry over: checked on the whole batch at once (no head anywhere, no 4
+        characters of a pattern at a line's start or at any (MIN_RUN - 3)-th place of the text,
+        which every shared run of MIN_RUN touches). False when there are short secrets or
+        patterns of 4-6 characters, whose line-end beginnings must be looked at line by line.
+        Only the stretches of text made of the patterns' characters are sampled."""
+        if self._tiny or self._short is not None or self._any_head is None or self._stretch is None:
+            return False
+        text = "\n".join(lines)
+        if self._any_head.search(text):
+            return False
+        grams = self._grams
+        if any(x[:MIN_PIECE] in grams or x.strip()[:MIN_PIECE] in grams for x in lines):
+            return False
+        step = MIN_RUN - MIN_PIECE + 1  # a shared run lies in a stretch and holds one of these places
+        for m in self._stretch.finditer(text):
+            a, e = m.span()
+            if any(text[i : i + MIN_PIECE] in grams for i in range(a, e - MIN_PIECE + 1, step)):
+                return False
+        return True
+
     def _starts(self, line: str, spans: list[tuple[int, int]], due: list[tuple[str, int]]) -> None:
         """A line of a stream: its start ending a pattern (4 characters or more of it, or what the
         line before left `due`), and the whole line being a middle part of one."""
@@ -182,6 +207,13 @@ class LineMasker:
     def __init__(self, masker: Masker) -> None:
         self._masker = masker
         self._due: list[tuple[str, int]] = []
+
+    def mask_lines(self, lines: list[str]) -> list[str]:
+        """`mask_line` of each line in turn; a batch in which no secret can be (most output) is
+        checked at once and passed on as it is."""
+        if self._masker._heads is not None and not self._due and self._masker._quiet(lines):
+            return lines
+        return [self.mask_line(line) for line in lines]
 
     def mask_line(self, line: str) -> str:
         m = self._masker

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from floe.model.errors import FloeError
 from floe.model.flow import Flow, Policy
 
 
@@ -28,6 +29,15 @@ def _refill(p: Policy, b: Bucket | None, now: float) -> Bucket:
     if b is None:
         return Bucket(float(p.burst), now)
     return Bucket(min(float(p.burst), b.tokens + (now - b.at) * p.rate), now)
+
+
+def counted(flow: Flow, trigger: str) -> bool:
+    """Whether a policy of `flow` that applies to `trigger` counts runs or takes tokens (not only
+    `allow`): on a cluster's database such an admission is a fact of the whole cluster."""
+    return any(
+        (not p.trigger or p.trigger == trigger) and (p.max_concurrent is not None or p.rate is not None)
+        for p in flow.policies
+    )
 
 
 def admit(
@@ -59,9 +69,9 @@ def admit(
     return None, taken
 
 
-class Rejected(Exception):
-    """A trigger refused by an admission policy: nothing was created."""
+class Rejected(FloeError):
+    """A trigger refused by an admission policy: nothing was created (its status: 429 or 403)."""
 
     def __init__(self, rejection: Rejection) -> None:
-        super().__init__(f"policy {rejection.policy}: {rejection.message}")
+        super().__init__(f"policy {rejection.policy}: {rejection.message}", policy=rejection.policy)
         self.rejection = rejection

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,29 @@ def context(run: Run, inputs: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Context(Mapping[str, Any]):
+    """`context(run, inputs)`, built on first read: a node without templates never reads it, and
+    building it reads every task of the run (a 100-task chain built it 100 times over)."""
+
+    def __init__(self, run: Run, inputs: Mapping[str, Any]) -> None:
+        self._run, self._inputs = run, inputs
+        self._built: dict[str, Any] | None = None
+
+    def _get(self) -> dict[str, Any]:
+        if self._built is None:
+            self._built = context(self._run, self._inputs)
+        return self._built
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 def should_run(node: Node, ctx: Mapping[str, Any]) -> bool:
     """Whether the node's `when` holds (TemplateError when it cannot be evaluated)."""
     return not node.when or evaluate(node.when, ctx)
@@ -66,7 +89,7 @@ def should_run(node: Node, ctx: Mapping[str, Any]) -> bool:
 def prepare(run: Run, node: Node, inputs: Mapping[str, Any]) -> Prepared:
     """The node's opts with templates filled, and for a foreach node each item's (TemplateError)."""
     opts = task_opts(run.flow, run.trigger, node)
-    ctx = context(run, inputs)
+    ctx = _Context(run, inputs)
     if node.foreach is None:
         return Prepared(render_opts(opts, ctx))
     spec = node.foreach.items

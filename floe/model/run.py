@@ -1,9 +1,9 @@
 """Run state and its pure transitions: `(run, input, now) -> Step(run, events, starts)`.
 
 The hub applies a Step: it publishes the events, starts the listed nodes and persists the run.
-Nothing here does IO. End rules (DESIGN.md): a run ends when an `end` node fires (with the event's
-goodness), when a bad or error event has no listener (bad), or when nothing is running or waiting
-(good). A good event with no listener ends nothing while other branches still run.
+Nothing here does IO. End rules (docs/engine.md, "Lifecycle"): a run ends when an `end` node fires
+(with the event's goodness), when a bad or error event has no listener (bad), or when nothing is
+running or waiting (good). A good event with no listener ends nothing while other branches still run.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from signal import Signals
 from typing import Any
 
 from floe.model import event as ev
+from floe.model.errors import BadRequest, NotFound
 from floe.model.event import Event
 from floe.model.flow import Flow, Node, NodeClass
 from floe.model.form import FormError, missing, validate
@@ -25,6 +26,11 @@ from floe.model.template import TemplateError
 
 # a result opt: why a task failed when its exit status alone does not say (a timeout, git's message)
 REASON = "reason"
+
+
+class NotReached(BadRequest, LookupError):
+    """A re-run from a node the earlier run never reached: a 400 naming `from`, and a LookupError
+    (a node not found in the earlier run) to callers of `rerun`."""
 
 
 class RunStatus(StrEnum):
@@ -203,7 +209,7 @@ def activate(run: Run, host: str, now: float) -> Step:
 def rerun(old: Run, run_id: str, from_node: str, now: float) -> Step:
     """A new pend from an earlier run's exact flow snapshot and values. With `from_node`, that node
     and what follows it run again in a copy of the earlier run's workspace; every other node keeps
-    its earlier result (LookupError when the earlier run never reached `from_node`)."""
+    its earlier result (NotReached when the earlier run never reached `from_node`)."""
     nodes: dict[str, NodeRun] = {}
     if from_node:
         node, earlier = old.flow.node(from_node), old.nodes.get(from_node)
@@ -213,7 +219,7 @@ def rerun(old: Run, run_id: str, from_node: str, now: float) -> Step:
             or earlier is None
             or earlier.status is NodeStatus.IDLE
         ):
-            raise LookupError(f"run {old.run_id} never reached {from_node}: re-run it whole")
+            raise NotReached(f"run {old.run_id} never reached {from_node}: re-run it whole", "from")
         again = downstream(old.flow, from_node)
         nodes = {k: n for k, n in old.nodes.items() if k not in again}
         nodes[from_node] = NodeRun(from_node, inputs=earlier.inputs)
@@ -356,15 +362,15 @@ def answer(
     its bad branch (`task.<id>.bad`) when the answer does not approve. `mask` is applied to the
     values once they are valid (the host masks secrets in them).
 
-    Raises FormError for a bad value (or an answer that changes nothing) and LookupError when the
+    Raises FormError for a bad value (or an answer that changes nothing) and NotFound when the
     node is not waiting.
     """
     node = run.flow.node(node_id)
     nr = run.node(node_id)
     if node is None or node.type != "data" or node.cls is not NodeClass.TASK:
-        raise LookupError(f"{node_id} is not a data task of {run.flow.id}")
+        raise NotFound(f"{node_id} is not a data task of {run.flow.id}")
     if nr.status is not NodeStatus.WAITING:
-        raise LookupError(f"data task {node_id} of run {run.run_id} is not waiting for data")
+        raise NotFound(f"data task {node_id} of run {run.run_id} is not waiting for data")
     if node.fields and not any(f.id in values for f in node.fields):
         raise FormError("", f"the answer to {node_id} gives none of its fields")
     merged = {**dict(nr.values), **validate(node.fields, values, partial=True)}
@@ -407,10 +413,10 @@ def fail(run: Run, reason: str, now: float) -> Step:
 
 
 def log_lines(run: Run, node_id: str, lines: Sequence[str], now: float) -> Step:
-    """One `sys.node.update` event per output line."""
+    """One `sys.node.update` event carrying the output lines (a batch, in order) as `lines`."""
     b = _Builder(run, now)
-    for line in lines:
-        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"line": line})
+    if lines:
+        b.emit(ev.SYS_NODE_UPDATE, node_id, opts={"lines": list(lines)})
     return b.step()
 
 

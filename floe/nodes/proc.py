@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -47,6 +48,17 @@ class _LineReader:
 
     def _feed(self, data: bytes) -> None:
         self._buf += data
+        if b"\r" not in self._buf:  # the common case: split at "\n" alone, in C
+            *lines, self._buf = self._buf.split(b"\n")
+            for line in lines:
+                self._emit(line)
+        else:
+            self._split()
+        while len(self._buf) > MAX_LINE:
+            self._emit(self._buf[:MAX_LINE])
+            self._buf = self._buf[MAX_LINE:]
+
+    def _split(self) -> None:
         start = 0
         for m in _BREAK.finditer(self._buf):
             if m.group() == b"\r" and m.end() == len(self._buf):
@@ -56,9 +68,6 @@ class _LineReader:
                 self._emit(line)
             start = m.end()
         self._buf = self._buf[start:]
-        while len(self._buf) > MAX_LINE:
-            self._emit(self._buf[:MAX_LINE])
-            self._buf = self._buf[MAX_LINE:]
 
     def finish(self) -> None:
         """Pass on a last unterminated line and close the pipe; nothing reaches `on_line` after this."""
@@ -73,7 +82,10 @@ class _LineReader:
         self.closed.set_result(None)
 
     def _emit(self, line: bytes) -> None:
-        for start in range(0, max(len(line), 1), MAX_LINE):
+        if len(line) <= MAX_LINE:
+            self._on_line(line.decode("utf-8", errors="replace"))
+            return
+        for start in range(0, len(line), MAX_LINE):
             self._on_line(line[start : start + MAX_LINE].decode("utf-8", errors="replace"))
 
 
@@ -117,6 +129,12 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+@functools.cache
+def _devnull() -> int:
+    """/dev/null, opened once for every task's stdin (subprocess.DEVNULL opens it for each)."""
+    return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+
+
 def _spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], out: int) -> subprocess.Popen[bytes]:
     """Start `argv` in a new session (its own process group) with `out` as stdout and stderr.
 
@@ -127,7 +145,7 @@ def _spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], out: int) -> 
             argv,
             cwd=cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=_devnull(),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -1,4 +1,4 @@
-"""Task types by name: what the hub runs for a task node's `type` (data, end and merges are the hub's own)."""
+"""What runs a task node, by its `type` (`EXECUTORS`; data, end and merges are the hub's own)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from floe.nodes import exec as exec_task
 from floe.nodes import fetch, git, http, timer
 from floe.nodes.base import TaskType
 
-TASK_TYPES: dict[str, TaskType] = {
+EXECUTORS: dict[str, TaskType] = {
     "exec": exec_task.execute,
     "fetch": fetch.execute,
     "git-checkout": git.checkout,

@@ -1,11 +1,12 @@
 """Authentication: the admin token (`X-Floe-Auth`) or a `floe-sesh` session cookie, on every route
 but login, health and static assets. Sessions are kept in the store so they survive a restart; a
-session names its user, whose role is looked up in the running config on every request."""
+session names its user, whose role is looked up in the running config on every request. A peer
+forwarding a request (floe/server/forward.py) sends the admin token and names the user and role it
+checked in `X-Floe-For` and `X-Floe-Role`: the request is then that user's, answered for this host."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,11 +18,14 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from floe.config.users import User
-from floe.server.roles import allows, needed
+from floe.model.constant_time import same_secret
+from floe.model.gate import RANK
+from floe.server.roles import Roles
 from floe.store.base import RunStore
 
 COOKIE = "floe-sesh"
 HEADER = "x-floe-auth"
+FOR, FOR_ROLE = "x-floe-for", "x-floe-role"  # set by a peer that forwards a request
 SESSION_TTL = 10 * 24 * 3600.0
 
 
@@ -29,11 +33,7 @@ SESSION_TTL = 10 * 24 * 3600.0
 class Principal:
     user: str
     role: str = "admin"
-
-
-def same(a: str, b: str) -> bool:
-    """Constant-time comparison of two secrets."""
-    return hmac.compare_digest(a.encode(), b.encode())
+    forwarded: bool = False  # sent on by a peer, for `user`: answer for this host alone
 
 
 def _key(token: str) -> str:
@@ -84,7 +84,10 @@ async def authenticate(conn: HTTPConnection, admin_token: str, sessions: Session
 
     The middleware's own check, for handlers of public paths that decide themselves (webhooks)."""
     token = conn.headers.get(HEADER, "")
-    if token and admin_token and same(token, admin_token):
+    if token and admin_token and same_secret(token, admin_token):
+        user, role = conn.headers.get(FOR, ""), conn.headers.get(FOR_ROLE, "")
+        if user and role in RANK:
+            return Principal(user[:64], role, forwarded=True)
         return Principal("admin", "admin")
     cookie = conn.cookies.get(COOKIE, "")
     if cookie:
@@ -102,9 +105,10 @@ class AuthMiddleware:
         admin_token: str,
         sessions: Sessions,
         public: Callable[[str], bool],
+        roles: Roles,
         base: str = "/build/api",
     ) -> None:
-        self.base = base
+        self.base, self.roles = base, roles
         self.app, self.admin_token, self.sessions, self.public = app, admin_token, sessions, public
 
     async def authenticate(self, conn: HTTPConnection) -> Principal | None:
@@ -120,13 +124,9 @@ class AuthMiddleware:
             path = scope["path"]
             rel = path[len(self.base) :] if path.startswith(self.base + "/") else path
             method = scope.get("method", "GET")
-            if not allows(who.role, method, rel):
-                need = needed(method, rel)
-                forbidden = JSONResponse(
-                    {"error": f"{who.user} ({who.role}) may not do this: it needs {need}", "role": need},
-                    status_code=403,
-                )
-                await forbidden(scope, receive, send)
+            refused = self.roles.refusal(who.user, who.role, method, rel)
+            if refused is not None:
+                await JSONResponse(refused, status_code=403)(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = who
             await self.app(scope, receive, send)

@@ -1,47 +1,55 @@
-"""JSON error answers: `{"error": ...}` with a 4xx status, never a trace."""
+"""The HTTP edge of the error tree (floe/model/errors.py): one status per kind of error, `{"error":
+message, **extra}` as the answer, never a trace."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from floe.hub.hub import NotDurable
-from floe.store.errors import DamagedRecord, StoreError
+from floe.model import errors as e
+from floe.model.policy import Rejected
 
 log = logging.getLogger(__name__)
 
+STATUS: dict[type[Exception], int] = {
+    e.BadRequest: 400,
+    e.Unauthorized: 401,
+    e.Forbidden: 403,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.TooLarge: 413,
+    e.NotJson: 415,
+    e.Unprocessable: 422,
+    e.TooMany: 429,
+    e.Damaged: 500,
+    e.Unreachable: 502,
+    e.Unavailable: 503,
+}
 
-class ApiError(Exception):
-    """An expected failure of a request, answered as `{"error": message, **extra}`."""
 
-    def __init__(
-        self, status: int, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.extra = status, message, extra
-        self.headers = dict(headers or {})  # e.g. Retry-After on a 429
+def status_of(exc: e.FloeError) -> int:
+    """The status of an error: its policy's for a Rejected, else its nearest kind's."""
+    if isinstance(exc, Rejected):
+        return exc.rejection.status
+    return next(STATUS[k] for k in type(exc).__mro__ if k in STATUS)
 
 
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
+def error(status: int, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-async def on_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    resp = error(exc.status, exc.message, **exc.extra)
-    resp.headers.update(exc.headers)
-    return resp
-
-
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    resp = error(exc.status_code, exc.detail or "error")
-    resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
+async def on_floe_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.FloeError)
+    status = status_of(exc)
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+    resp = error(status, str(exc), **exc.extra)
+    if isinstance(exc, e.TooMany):
+        resp.headers["Retry-After"] = str(exc.retry_after)
     return resp
 
 
@@ -51,16 +59,21 @@ async def on_not_durable(request: Request, exc: Exception) -> Response:
     return error(503, str(exc), **({"run_id": exc.run_id} if exc.run_id else {}))
 
 
-async def on_store_error(request: Request, exc: Exception) -> Response:
-    """A run whose stored record cannot be read: 500 naming it (the rest of the store reads);
-    any other store failure (not open, writes failing): 503."""
-    assert isinstance(exc, StoreError)
-    log.error("%s %s: %s", request.method, request.url.path, exc)
-    if isinstance(exc, DamagedRecord):
-        return error(500, str(exc), run_id=exc.run_id, unreadable=True)
-    return error(503, str(exc))
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    resp = error(exc.status_code, exc.detail or "error")
+    resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return resp
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
     log.exception("%s %s failed", request.method, request.url.path)
     return error(500, "internal error")
+
+
+HANDLERS = {
+    e.FloeError: on_floe_error,
+    NotDurable: on_not_durable,
+    HTTPException: on_http_error,
+    Exception: on_crash,
+}

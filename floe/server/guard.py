@@ -9,7 +9,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from floe.config.common import Common
-from floe.server.errors import ApiError, error
+from floe.model.errors import FloeError, Forbidden, NotJson, TooLarge
+from floe.server.errors import error, status_of
 from floe.server.webhooks import is_webhook_path
 from floe.triggers.webhook import MAX_BODY
 
@@ -39,7 +40,7 @@ def own_origin(scope: Scope, headers: Headers) -> str | None:
 
 
 def _capped(receive: Receive, limit: int) -> Receive:
-    """`receive` that raises ApiError 413 once the body streamed passes `limit` bytes."""
+    """`receive` that raises TooLarge (413) once the body streamed passes `limit` bytes."""
     seen = 0
 
     async def capped() -> Message:
@@ -48,7 +49,7 @@ def _capped(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise ApiError(413, f"body larger than {limit} bytes")
+                raise TooLarge(f"body larger than {limit} bytes")
         return message
 
     return capped
@@ -68,13 +69,13 @@ class EdgeGuard:
             return max(LARGE_BODY, common.max_body)
         return common.max_body
 
-    def problem(self, scope: Scope, headers: Headers, common: Common) -> ApiError | None:
+    def problem(self, scope: Scope, headers: Headers, common: Common) -> FloeError | None:
         method = scope.get("method", "GET")
         if scope["type"] == "websocket" or method not in SAFE_METHODS:
             origin = headers.get("origin")
             allowed = {own_origin(scope, headers), *(origin_of(o) for o in common.allowed_origins)}
             if origin is not None and (origin_of(origin) or "?") not in allowed:
-                return ApiError(403, f"requests from {origin[:100]} are not accepted: not this host's origin")
+                return Forbidden(f"requests from {origin[:100]} are not accepted: not this host's origin")
         if scope["type"] != "http":
             return None
         length = headers.get("content-length", "")
@@ -82,10 +83,10 @@ class EdgeGuard:
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
         signed = is_webhook_path(scope["path"], self.base)
         if has_body and method not in SAFE_METHODS and kind != "application/json" and not signed:
-            return ApiError(415, "a request body must be JSON, sent as Content-Type: application/json")
+            return NotJson("a request body must be JSON, sent as Content-Type: application/json")
         limit = self.limit(scope["path"], common)
         if length.isdigit() and int(length) > limit:
-            return ApiError(413, f"body larger than {limit} bytes")
+            return TooLarge(f"body larger than {limit} bytes")
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,7 +100,7 @@ class EdgeGuard:
                 await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
             return
         if refused is not None:
-            await error(refused.status, refused.message)(scope, receive, send)
+            await error(status_of(refused), str(refused))(scope, receive, send)
             return
         if scope["type"] == "http":
             receive = _capped(receive, self.limit(scope["path"], common))

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from floe.model.errors import BadRequest
 from floe.model.ids import valid_id, valid_run_id
-from floe.server.errors import ApiError
 
 PATH_IDS: dict[str, Callable[[object], bool]] = {
     "flow": valid_id,
@@ -23,7 +23,7 @@ def _checked(app: ASGIApp) -> ASGIApp:
         for name, value in scope.get("path_params", {}).items():
             valid = PATH_IDS.get(name)
             if valid is not None and not valid(value):
-                raise ApiError(400, f"{name} {str(value)[:80]!r} is not a valid id", field=name)
+                raise BadRequest(f"{name} {str(value)[:80]!r} is not a valid id", field=name)
         await app(scope, receive, send)
 
     return check

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from floe.server.cluster_view import locate
-from floe.server.context import Context
+from floe.server.context import Context, caller
 
-HERE = Path(__file__).parent
-STATIC = HERE / "static"
-TEMPLATES = HERE / "templates"
+WEBAPP = Path(str(files("floe.webapp")))  # webapp/ in the tree, floe/webapp/ in an installed wheel
+STATIC = WEBAPP / "static"
+TEMPLATES = WEBAPP / "templates"
 
 # Pages load only same-origin scripts, styles and sockets; nothing inline, no framing.
 SECURITY_HEADERS = {
@@ -71,7 +72,7 @@ def _ctx(request: Request) -> Context:
 
 def render(request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
     c = _ctx(request)
-    base = c.hub.config.common.base_url.rstrip("/") or "/build/api"
+    base = c.config().common.base_url.rstrip("/") or "/build/api"
     principal = request.scope.get("state", {}).get("principal")  # None on the login page
     defaults: dict[str, Any] = {
         "user": str(getattr(principal, "user", "")),
@@ -113,7 +114,7 @@ async def dash(request: Request) -> Response:
 
 async def flow(request: Request) -> Response:
     flow_id = request.path_params["flow"]
-    f = _ctx(request).hub.config.flow(flow_id, None)
+    f = _ctx(request).config().flow(flow_id, None)
     if f is None:
         return not_found(request, f"There is no flow {flow_id!r}.")
     return render(request, "flow.html", page="flow", title=f.name or f.id, flow=f.id, flow_name=f.name)
@@ -121,11 +122,11 @@ async def flow(request: Request) -> Response:
 
 async def run(request: Request) -> Response:
     flow_id, run_id = request.path_params["flow"], request.path_params["run"]
-    found = await locate(_ctx(request).hub, run_id)  # here or on any host of the cluster
+    found = await locate(_ctx(request), run_id, caller(request))  # here or on any host
     view = found.view()
     if view is None or view["flow"] != flow_id:
         return not_found(request, found.missing(f"Flow {flow_id!r} has no run {run_id!r}") + ".")
-    f = _ctx(request).hub.config.flow(flow_id, None)
+    f = _ctx(request).config().flow(flow_id, None)
     name = (f.name if f is not None else "") or flow_id
     return render(
         request, "run.html", page="run", title=f"{name} {run_id}", flow=flow_id, run=run_id, flow_name=name

@@ -34,4 +34,6 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-DUMMY_HASH = hash_password("")  # checked for unknown users so a login takes as long either way
+# Checked for unknown users so a login takes as long either way: a hash of the same cost that no
+# password matches (its digest is zeros), made without hashing anything as the module loads.
+DUMMY_HASH = f"{HASH_PREFIX}{N}${R}${P}${_b64(bytes(16))}${_b64(bytes(32))}"

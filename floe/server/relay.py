@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from floe.cluster.peers import Peer
-from floe.server.cluster_view import locate
+from floe.server.cluster_view import Caller, locate
 from floe.server.context import Context
 
 
@@ -21,22 +21,25 @@ async def until_closed(ws: WebSocket) -> None:
         pass
 
 
-async def exec_peer(c: Context, run_id: str) -> Peer | None:
+async def exec_peer(c: Context, run_id: str, caller: Caller) -> Peer | None:
     """The peer that holds `run_id`, when this host does not."""
     if await c.hub.find(run_id) is not None:
         return None
-    return (await locate(c.hub, run_id)).peer
+    return (await locate(c, run_id, caller)).peer
+
+
+def peer_url(c: Context, peer: Peer, params: dict[str, str]) -> str:
+    """The peer's `/ws` for `params`."""
+    scheme = "wss" if peer.address.startswith("https") else "ws"
+    base = peer.address.removeprefix("https").removeprefix("http")
+    return f"{scheme}{base}{c.config().common.base_url}/ws?{urlencode(params)}"
 
 
 async def relay(ws: WebSocket, c: Context, peer: Peer, params: dict[str, str]) -> None:
     """Forward the peer's `/ws` stream for the same query until either side closes."""
-    scheme = "wss" if peer.address.startswith("https") else "ws"
-    url = (
-        f"{scheme}{peer.address.removeprefix('https').removeprefix('http')}{c.hub.config.common.base_url}/ws"
-    )
     headers = {"X-Floe-Auth": c.admin_token}
     with contextlib.suppress(OSError, WebSocketException):
-        async with connect(f"{url}?{urlencode(params)}", additional_headers=headers, max_size=1 << 22) as up:
+        async with connect(peer_url(c, peer, params), additional_headers=headers, max_size=1 << 22) as up:
 
             async def down() -> None:
                 async for message in up:

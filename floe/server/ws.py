@@ -13,20 +13,22 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from floe.hub.broadcast import Filter, Subscription
+from floe.hub.broadcast import Filter, Subscription, to_json
 from floe.model.event import SYS_MOVED
-from floe.server.context import Context
+from floe.server.context import Context, caller, forwarded
+from floe.server.fanin import fan_in
 from floe.server.relay import exec_peer, relay, until_closed
 from floe.server.wsconn import TRANSPORT
 from floe.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-QUEUE = 50_000  # events a client may fall behind (references to shared dicts: cheap) before it is dropped
+QUEUE = 50_000  # events (a log event: its lines) a client may fall behind before it is dropped
 UNREADABLE = 1011  # close code: the run's stored record or events cannot be read (the reason says why)
 CLOSE_TIMEOUT = 2.0
 SLICE = 0.005  # seconds a client's pump may send without letting the rest of the host run
@@ -40,10 +42,11 @@ class Pump:
     def __init__(self, ws: WebSocket, sub: Subscription, run_id: str) -> None:
         self.ws, self.sub, self.run_id = ws, sub, run_id
         self.sent = 0  # seq of the last event of the run sent
+        self.moved_to = ""  # the host the run was handed to while it was followed here
         self.turn = time.monotonic()  # when this pump last let others run
 
-    async def send(self, event: dict[str, Any]) -> None:
-        await self.ws.send_json(event)
+    async def send(self, text: str) -> None:
+        await self.ws.send_text(text)
         if time.monotonic() - self.turn > SLICE:
             # a send to a writable socket and a get from a non-empty queue never yield: without
             # this, one busy client could hold the event loop for a whole queue's worth of events
@@ -52,19 +55,20 @@ class Pump:
 
     async def replay(self, c: Context, after: int) -> None:
         self.sent = after
-        for e in await c.hub.store.events(self.run_id, after):
+        for e in await c.store.events(self.run_id, after):
             if self.sub.accepts(e):
-                await self.send(e)
+                await self.send(to_json(e))
             self.sent = e["seq"]
 
     async def live(self) -> None:
         while True:
-            e = await self.sub.get()
+            e, text = await self.sub.get()
             if self.run_id and e["seq"] <= self.sent and e["tag"] != SYS_MOVED:
                 continue
-            await self.send(e)
-            if e["tag"] == SYS_MOVED:
-                return  # the run went to another host: the client reconnects and follows it there
+            await self.send(text)
+            if self.run_id and e["tag"] == SYS_MOVED:
+                self.moved_to = str(e["opts"].get("exec_host") or "")
+                return  # the run went to another host: the stream follows it there
 
 
 async def _first(*aws: Any) -> tuple[int, BaseException | None]:
@@ -105,9 +109,11 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
 
 async def _serve(ws: WebSocket, c: Context, pump: Pump, after: int) -> bool:
     """Replay, then forward live events until the client leaves; True if its queue overflowed."""
-    steps = [pump.replay(c, after)] if pump.run_id else []
-    for step in (*steps, pump.live()):
-        which, error = await _first(step, until_closed(ws), pump.sub.dropped.wait())
+    steps: list[Callable[[], Coroutine[Any, Any, None]]] = [pump.live]
+    if pump.run_id:
+        steps.insert(0, lambda: pump.replay(c, after))
+    for step in steps:  # each made only when it runs: a client gone during the replay leaves no live
+        which, error = await _first(step(), until_closed(ws), pump.sub.dropped.wait())
         if which == 2:
             return True  # it fell a whole queue behind
         if isinstance(error, StoreError):
@@ -143,7 +149,7 @@ async def stream(ws: WebSocket) -> None:
         after = 0
     tags = frozenset(t for t in (q.get("tags") or "").split(",") if t)
     try:
-        peer = await exec_peer(c, run_id) if run_id else None
+        peer = await exec_peer(c, run_id, caller(ws)) if run_id else None
     except StoreError as e:
         await ws.accept()
         await _refuse(ws, e)
@@ -153,22 +159,28 @@ async def stream(ws: WebSocket) -> None:
         await relay(ws, c, peer, {k: v for k, v in q.items() if k in ("run", "after", "tags")})
         await _close(ws, 1000, "")
         return
-    sub = c.hub.broadcast.subscribe(filter_for(run_id, flow_id, tags), maxsize=QUEUE)  # before the replay
+    about = f"run={run_id!r} flow={flow_id!r}"
+    sub = c.hub.broadcast.subscribe(filter_for(run_id, flow_id, tags), QUEUE, "websocket client", about)
+    pump = Pump(ws, sub, run_id)
+    # a live stream of the whole cluster: every peer's own events for the filter join this host's
+    whole = not run_id and not forwarded(ws)
+    params = {k: v for k, v in q.items() if k in ("flow", "tags")}
+    peers = asyncio.ensure_future(fan_in(c, params, caller(ws), sub)) if whole else None
     slow = False
     try:
         await ws.accept()
-        slow = await _serve(ws, c, Pump(ws, sub, run_id), after)
+        slow = await _serve(ws, c, pump, after)
     except (WebSocketDisconnect, OSError):
         pass
     finally:
         c.hub.broadcast.unsubscribe(sub)
-    if slow:
-        log.warning(
-            "closed a websocket client that stopped reading: its queue of %d events is full (run=%r flow=%r)",
-            QUEUE,
-            run_id,
-            flow_id,
-        )
+        if peers is not None:
+            peers.cancel()
+            await asyncio.gather(peers, return_exceptions=True)
+    target = c.cluster.peer(pump.moved_to) if pump.moved_to and not slow else None
+    if target is not None:  # handed off while followed: go on with the events from there
+        await relay(ws, c, target, {"run": run_id, "after": str(pump.sent), **params})
+    if slow:  # logged by the broadcaster as it cut the client off
         await _close(ws, SLOW, "too slow")
     else:
         await _close(ws, 1000, "")

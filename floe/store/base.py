@@ -7,7 +7,8 @@ enqueued before them.
 A run is stored as a JSON document (`dict`) with at least the keys `run_id`, `flow`, `phase`
 (`pending` | `active` | `archive`, or `moved` on the host that adopted a run another host
 executes) and `created` (float, the paging order). Events are appended per
-run with their `seq`; a node's log is the `opts["line"]` of its `sys.node.update` events.
+run with their `seq`; a node's log is the `opts["lines"]` of its `sys.node.update` events (each a
+batch of lines, in order; an event stored before batches carries one `opts["line"]`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 Doc = dict[str, Any]
+
+
+class Handed(dict[str, Any]):
+    """A document handed over for good: its giver never changes it (nor what it holds) again, so a
+    store may encode it later, off the caller's thread (the local store's writer does). Any other
+    document is a snapshot taken at the call: later edits are not seen."""
 
 
 class RunStore(Protocol):
@@ -25,10 +32,11 @@ class RunStore(Protocol):
         """Flush and release resources."""
 
     def put_run(self, doc: Doc) -> None:
-        """Insert or replace the run document keyed by `doc["run_id"]`."""
+        """Insert or replace the run document keyed by `doc["run_id"]` (as it is now, unless `Handed`)."""
 
     def append_event(self, event: Doc) -> None:
-        """Append one event (`Event.to_json()` form: `run_id`, `seq`, `source_node`, `tag`, `opts`)."""
+        """Append one event (`Event.to_json()` form: `run_id`, `seq`, `source_node`, `tag`, `opts`),
+        as it is now, unless `Handed`."""
 
     def put_kv(self, key: str, value: Any) -> None:
         """Set a small JSON value (counters, trigger state, sessions)."""

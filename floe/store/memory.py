@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from floe.store.base import Doc
-from floe.store.codec import NODE_UPDATE, EventRow, RunRow, decode, encode, event_row, log_line, run_row
+from floe.store.rows import NODE_UPDATE, EventRow, RunRow, decode, encode, event_row, log_lines, run_row
 
 
 class MemoryStore:
@@ -61,10 +61,8 @@ class MemoryStore:
 
     async def node_log(self, run_id: str, node_id: str) -> list[str]:
         rows = self._events.get(run_id, {})
-        lines = (
-            log_line(r.doc) for s in sorted(rows) if (r := rows[s]).node == node_id and r.tag == NODE_UPDATE
-        )
-        return [line for line in lines if line is not None]
+        docs = (r.doc for s in sorted(rows) if (r := rows[s]).node == node_id and r.tag == NODE_UPDATE)
+        return [line for doc in docs for line in log_lines(doc)]
 
     async def get_kv(self, key: str) -> Any | None:
         text = self._kv.get(key)

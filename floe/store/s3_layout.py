@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from floe.store.base import Doc
-from floe.store.codec import EventRow, decode, encode, event_row
+from floe.store.rows import EventRow, decode, encode, event_row
 
 FORMAT = 1  # the "v" of index and log objects; a newer one is not read
 _MASK = (1 << 64) - 1
@@ -141,3 +141,14 @@ def parse_logs(raw: bytes, what: str) -> list[EventRow]:
                 row = event_row(e)
                 rows.setdefault(row.seq, row)
     return [rows[s] for s in sorted(rows)]
+
+
+def artifacts_dir(prefix: str, run_id: str, node_id: str | None = None) -> str:
+    """`<prefix>artifacts/<run_id>/` (and `<node_id>/`): the files a run's (node's) tasks kept."""
+    run = f"{prefix}artifacts/{_part(run_id)}/"
+    return run if node_id is None else f"{run}{_part(node_id)}/"
+
+
+def artifact_key(prefix: str, run_id: str, node_id: str, path: str) -> str:
+    """`<prefix>artifacts/<run_id>/<node_id>/<path>`: one kept file (each path segment encoded)."""
+    return artifacts_dir(prefix, run_id, node_id) + "/".join(_part(p) for p in path.split("/"))

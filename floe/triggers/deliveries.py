@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from floe.hub.hub import Hub
+from floe.store.base import RunStore
 from floe.triggers.status import TriggerKey
 
 # the delivery id headers of GitHub, Gitea (and Gogs) and GitLab; a redelivery repeats its id
@@ -30,15 +29,15 @@ class Deliveries:
     `{delivery id: [run id, when]}`, pruned to RETENTION and KEEP on every write. `lock(key)`
     serializes one trigger's deliveries, so a delivery sent twice at once starts one run."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, store: RunStore, clock: Callable[[], float]) -> None:
+        self.store, self.clock = store, clock
         self._locks: dict[TriggerKey, asyncio.Lock] = {}
 
     def lock(self, key: TriggerKey) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
 
     async def _known(self, key: TriggerKey) -> dict[str, tuple[str, float]]:
-        raw = await self.hub.store.get_kv(key.state_key("webhook-deliveries")) or {}
+        raw = await self.store.get_kv(key.state_key("webhook-deliveries")) or {}
         return {d: (str(run_id), float(at)) for d, (run_id, at) in raw.items()}
 
     async def run_of(self, key: TriggerKey, delivery: str) -> str | None:
@@ -48,20 +47,9 @@ class Deliveries:
 
     async def remember(self, key: TriggerKey, delivery: str, run_id: str) -> None:
         """Keep that `delivery` started `run_id`, durably (it is flushed before this returns)."""
-        now = self.hub.clock()
+        now = self.clock()
         known = {d: seen for d, seen in (await self._known(key)).items() if now - seen[1] < RETENTION}
         known[delivery] = (run_id, now)
         newest = sorted(known.items(), key=lambda item: item[1][1])[-KEEP:]
-        self.hub.store.put_kv(key.state_key("webhook-deliveries"), {d: list(seen) for d, seen in newest})
-        await self.hub.store.flush()
-
-
-_REGISTRY: weakref.WeakKeyDictionary[Hub, Deliveries] = weakref.WeakKeyDictionary()
-
-
-def deliveries_for(hub: Hub) -> Deliveries:
-    """The delivery memory of `hub` (created on first use; one per hub)."""
-    found = _REGISTRY.get(hub)
-    if found is None:
-        found = _REGISTRY[hub] = Deliveries(hub)
-    return found
+        self.store.put_kv(key.state_key("webhook-deliveries"), {d: list(seen) for d, seen in newest})
+        await self.store.flush()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from floe.config.sources import SourceError, git_env, redact, run_git
-from floe.hub.hub import Hub
+from floe.triggers.parts import TriggerParts
 from floe.triggers.status import TriggerKey, TriggerStatus
 from floe.triggers.timer import finish, sleep_until
 
@@ -119,27 +119,27 @@ async def ls_remote(spec: PollSpec) -> dict[str, str]:
     return parse_ls_remote(result.out.decode("utf-8", errors="replace"), spec.exclude)
 
 
-async def run_poller(hub: Hub, key: TriggerKey, status: TriggerStatus) -> None:
+async def run_poller(parts: TriggerParts, key: TriggerKey, status: TriggerStatus) -> None:
     """Poll the repository of poll-git trigger `key` until cancelled (the first poll at once).
 
     The state `poll-git/<flow>/<trigger>` in the store's kv holds the URL and the refs last seen;
     it is updated ref by ref as runs start, so a restart neither repeats nor loses a change. A
     failing poll is logged and shown in the trigger's status; the next poll tries again."""
-    current = key.current(hub)
+    current = key.current(parts.config())
     if current is None:
         return
-    spec = poll_spec(current[1].opts, hub.config.common.git_key)
+    spec = poll_spec(current[1].opts, parts.config().common.git_key)
     state_key = key.state_key("poll-git")
-    old = RefState.from_doc(await hub.store.get_kv(state_key))
+    old = RefState.from_doc(await parts.store.get_kv(state_key))
     failing = ""  # the reason the last poll failed
     while True:
-        started = hub.clock()
+        started = parts.clock()
         try:
             refs = await ls_remote(spec)
         except SourceError as e:
             if str(e) != failing:  # each new reason once, not every period
                 log.warning("poll-git %s: %s (polling again every %ds)", key, e, spec.period)
-            status.failed(key, str(e), hub.clock())
+            status.failed(key, str(e), parts.clock())
             failing = str(e)
         else:
             if failing:
@@ -150,25 +150,30 @@ async def run_poller(hub: Hub, key: TriggerKey, status: TriggerStatus) -> None:
             if old is None or old.url != new.url:
                 log.info("poll-git %s: recorded %d refs of %s", key, len(refs), redact(spec.url))
             if new != old:
-                await finish(_start_runs(hub, key, status, state_key, old, new))
+                await finish(_start_runs(parts, key, status, state_key, old, new))
             old = new
-        due = max(started + spec.period, hub.clock())
+        due = max(started + spec.period, parts.clock())
         status.scheduled(key, due)
-        await sleep_until(due, hub.clock)
+        await sleep_until(due, parts.clock)
 
 
 async def _start_runs(
-    hub: Hub, key: TriggerKey, status: TriggerStatus, state_key: str, old: RefState | None, new: RefState
+    parts: TriggerParts,
+    key: TriggerKey,
+    status: TriggerStatus,
+    state_key: str,
+    old: RefState | None,
+    new: RefState,
 ) -> None:
     seen = dict(old.refs) if old is not None and old.url == new.url else {}
     for ref, sha in changed_refs(old, new):
-        current = key.current(hub)
+        current = key.current(parts.config())
         if current is None:
             return
         flow, trig = current
-        now = hub.clock()
+        now = parts.clock()
         try:
-            run_id = await hub.trigger(flow, trig.id, ref_values(new.url, ref, sha))
+            run_id = await parts.start(flow, trig.id, ref_values(new.url, ref, sha))
         except Exception as e:  # a bad flow-file: this change starts nothing, the others still may
             log.warning("poll-git %s: %s at %s started nothing: %s", key, ref, sha[:12], e)
             status.failed(key, f"{ref} at {sha[:12]}: {e}", now)
@@ -176,6 +181,6 @@ async def _start_runs(
             log.info("poll-git %s: %s at %s started %s", key, ref, sha[:12], run_id)
             status.fired(key, now, run_id)
         seen[ref] = sha
-        hub.store.put_kv(state_key, RefState(new.url, seen).doc())
-    hub.store.put_kv(state_key, new.doc())
-    await hub.store.flush()
+        parts.store.put_kv(state_key, RefState(new.url, seen).doc())
+    parts.store.put_kv(state_key, new.doc())
+    await parts.store.flush()

@@ -8,20 +8,17 @@ not touched, so the poller still starts a run for each change it sees later."""
 from __future__ import annotations
 
 from floe.config.sources import SourceError, git_env, redact, run_git
-from floe.hub.hub import Hub
+from floe.model.errors import BadRequest
 from floe.model.flow import Flow, Node
+from floe.triggers.parts import TriggerParts
 from floe.triggers.poll_git import LS_REMOTE_TIMEOUT, PollSpec, ls_remote, poll_spec, ref_values
-from floe.triggers.status import status_for, trigger_keys
+from floe.triggers.status import TriggerStatus, trigger_keys
 
 RUNNABLE = ("timer", "poll-git")
 
 
-class CannotRunNow(ValueError):
+class CannotRunNow(BadRequest, ValueError):
     """The request names something that cannot run now; `field` is the input at fault."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 async def default_branch(spec: PollSpec) -> str:
@@ -57,21 +54,23 @@ def pick_ref(refs: dict[str, str], asked: str, head: str) -> str:
     raise CannotRunNow(f"name a ref: this trigger watches {len(refs)} and HEAD is not one of them", "ref")
 
 
-async def run_now(hub: Hub, flow: Flow, trig: Node, ref: str = "", by: str = "") -> str:
+async def run_now(
+    parts: TriggerParts, status: TriggerStatus, flow: Flow, trig: Node, ref: str = "", by: str = ""
+) -> str:
     """Start a run of `trig` now; its run id. CannotRunNow for another trigger type or a ref that
-    is not watched, SourceError when the repository cannot be read, and what `hub.trigger` raises."""
+    is not watched, SourceError when the repository cannot be read, and what `parts.start` raises."""
     if trig.type not in RUNNABLE:
         raise CannotRunNow(
             f"trigger {trig.id} is a {trig.type} trigger: only timer and poll-git run now", "trigger"
         )
     values: dict[str, str] = {}
     if trig.type == "poll-git":
-        spec = poll_spec(trig.opts, hub.config.common.git_key)
+        spec = poll_spec(trig.opts, parts.config().common.git_key)
         refs = await ls_remote(spec)
         chosen = pick_ref(refs, ref, "" if ref else await default_branch(spec))
         values = ref_values(spec.url, chosen, refs[chosen])
-    run_id = await hub.trigger(flow, trig.id, values, by=by)
-    for key, _ in trigger_keys(hub, trig.type):
+    run_id = await parts.start(flow, trig.id, values, by=by)
+    for key, _ in trigger_keys(parts.config(), trig.type):
         if (key.flow_id, key.ver, key.trigger_id) == (flow.id, flow.ver, trig.id):
-            status_for(hub).fired(key, hub.clock(), run_id)
+            status.fired(key, parts.clock(), run_id)
     return run_id

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from floe.hub.hub import Hub
+from floe.config import HostConfig
 from floe.model.flow import Flow, Node
 
 
@@ -24,9 +23,9 @@ class TriggerKey:
         """The store kv key of this trigger's state, e.g. `timer/build/nightly`."""
         return f"{kind}/{self.label}/{self.trigger_id}"
 
-    def current(self, hub: Hub) -> tuple[Flow, Node] | None:
-        """The flow and trigger as the hub's config has them now (None once a reload removed them)."""
-        flow = hub.config.flow(self.flow_id, self.ver or None)
+    def current(self, config: HostConfig) -> tuple[Flow, Node] | None:
+        """The flow and trigger as `config` has them (None once a reload removed them)."""
+        flow = config.flow(self.flow_id, self.ver or None)
         if flow is None or flow.ver != self.ver:
             return None
         trig = flow.trigger(self.trigger_id)
@@ -40,13 +39,13 @@ class TriggerKey:
         )
 
 
-def trigger_keys(hub: Hub, trigger_type: str | None = None) -> list[tuple[TriggerKey, Node]]:
-    """Every trigger of the hub's config (of `trigger_type` when given), with its key."""
+def trigger_keys(config: HostConfig, trigger_type: str | None = None) -> list[tuple[TriggerKey, Node]]:
+    """Every trigger of `config` (of `trigger_type` when given), with its key."""
     highest: dict[str, int] = {}
-    for f in hub.config.flows:
+    for f in config.flows:
         highest[f.id] = max(highest.get(f.id, f.ver), f.ver)
     out = []
-    for f in hub.config.flows:
+    for f in config.flows:
         label = f.id if f.ver == highest[f.id] else f"{f.id}@{f.ver}"
         for t in f.triggers:
             if trigger_type is None or t.type == trigger_type:
@@ -128,19 +127,3 @@ class TriggerStatus:
             return {}
         want = ver if ver else max(vers)
         return {t: e.view() for (f, v, t), e in sorted(self._entries.items()) if f == flow_id and v == want}
-
-
-_REGISTRY: weakref.WeakKeyDictionary[Hub, TriggerStatus] = weakref.WeakKeyDictionary()
-
-
-def status_for(hub: Hub) -> TriggerStatus:
-    """The trigger status of `hub` (created on first use; one per hub)."""
-    status = _REGISTRY.get(hub)
-    if status is None:
-        status = _REGISTRY[hub] = TriggerStatus()
-    return status
-
-
-def set_status(hub: Hub, status: TriggerStatus) -> None:
-    """Make `status` the trigger status of `hub` (before anything used status_for)."""
-    _REGISTRY[hub] = status

@@ -15,7 +15,7 @@ from typing import Any
 
 from croniter import croniter
 
-from floe.hub.hub import Hub
+from floe.triggers.parts import TriggerParts
 from floe.triggers.status import TriggerKey, TriggerStatus
 
 log = logging.getLogger(__name__)
@@ -146,45 +146,45 @@ async def finish(step: Awaitable[None], grace: float = FINISH_GRACE) -> None:
     task.result()
 
 
-async def run_timer(hub: Hub, key: TriggerKey, status: TriggerStatus) -> None:
+async def run_timer(parts: TriggerParts, key: TriggerKey, status: TriggerStatus) -> None:
     """Fire the timer trigger `key` on its schedule until cancelled.
 
     The state `timer/<flow>/<trigger>` in the store's kv holds the schedule's signature and its
     anchor (the last slot fired, or when the timer was first armed). A restart reads it: a slot
     still ahead is awaited (no double fire); slots missed while the host was down fire once at start.
     """
-    current = key.current(hub)
+    current = key.current(parts.config())
     if current is None:
         return
     spec = timer_spec(current[1].opts)
     state_key = key.state_key("timer")
-    state = await hub.store.get_kv(state_key)
+    state = await parts.store.get_kv(state_key)
     anchor: float | None = None
     if isinstance(state, dict) and state.get("spec") == spec.signature:
         value = state.get("anchor")
         if isinstance(value, int | float) and not isinstance(value, bool):
             anchor = float(value)
     if anchor is None:
-        anchor = hub.clock()
-        hub.store.put_kv(state_key, {"spec": spec.signature, "anchor": anchor, "last_fire": None})
-        await hub.store.flush()
+        anchor = parts.clock()
+        parts.store.put_kv(state_key, {"spec": spec.signature, "anchor": anchor, "last_fire": None})
+        await parts.store.flush()
     while True:
-        due = next_fire(spec, anchor, hub.clock())
+        due = next_fire(spec, anchor, parts.clock())
         status.scheduled(key, due)
-        await sleep_until(due, hub.clock)
-        await finish(_fire(hub, key, status, spec, state_key, due))
+        await sleep_until(due, parts.clock)
+        await finish(_fire(parts, key, status, spec, state_key, due))
         anchor = due
 
 
 async def _fire(
-    hub: Hub, key: TriggerKey, status: TriggerStatus, spec: TimerSpec, state_key: str, slot: float
+    parts: TriggerParts, key: TriggerKey, status: TriggerStatus, spec: TimerSpec, state_key: str, slot: float
 ) -> None:
-    now = hub.clock()
-    current = key.current(hub)
+    now = parts.clock()
+    current = key.current(parts.config())
     if current is not None:
         flow, trig = current
         try:
-            run_id = await hub.trigger(flow, trig.id, {})
+            run_id = await parts.start(flow, trig.id, {})
         except Exception as e:  # a bad flow-file, a hub error: logged and shown, the timer goes on
             log.warning("timer %s could not start a run: %s", key, e)
             status.failed(key, str(e), now)
@@ -192,5 +192,5 @@ async def _fire(
             log.info("timer %s started %s", key, run_id)
             status.fired(key, now, run_id)
     # recorded after the pend is durable: a crash in between may fire this slot again, never skip it
-    hub.store.put_kv(state_key, {"spec": spec.signature, "anchor": slot, "last_fire": now})
-    await hub.store.flush()
+    parts.store.put_kv(state_key, {"spec": spec.signature, "anchor": slot, "last_fire": now})
+    await parts.store.flush()

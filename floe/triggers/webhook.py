@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from floe.model.constant_time import same_secret
+from floe.model.errors import BadRequest
+
 log = logging.getLogger(__name__)
 
 PATH = "/push/webhook"
@@ -17,7 +20,7 @@ MAX_BODY = 25 << 20  # GitHub's own cap on a payload
 _ZERO = frozenset("0")
 
 
-class BadPayload(ValueError):
+class BadPayload(BadRequest, ValueError):
     """The body is not a push payload (answered 400)."""
 
 
@@ -47,10 +50,6 @@ def signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
-
-
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> str | None:
     """None when the request is signed with `secret`, else why not. `headers` has lower-case names.
 
@@ -58,16 +57,16 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> str | None:
     `X-Gogs-Signature: <hex hmac>`, GitLab `X-Gitlab-Token: <secret>`; the first present decides."""
     sig = headers.get("x-hub-signature-256")
     if sig is not None:
-        ok = _same(sig.strip().lower(), "sha256=" + signature(secret, body))
+        ok = same_secret(sig.strip().lower(), "sha256=" + signature(secret, body))
         return None if ok else "X-Hub-Signature-256 does not match the trigger's secret"
     for name, shown in (("x-gitea-signature", "X-Gitea-Signature"), ("x-gogs-signature", "X-Gogs-Signature")):
         sig = headers.get(name)
         if sig is not None:
-            ok = _same(sig.strip().lower(), signature(secret, body))
+            ok = same_secret(sig.strip().lower(), signature(secret, body))
             return None if ok else f"{shown} does not match the trigger's secret"
     token = headers.get("x-gitlab-token")
     if token is not None:
-        return None if _same(token, secret) else "X-Gitlab-Token is not the trigger's secret"
+        return None if same_secret(token, secret) else "X-Gitlab-Token is not the trigger's secret"
     return "no signature (X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token)"
 
 

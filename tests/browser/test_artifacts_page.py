@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_dashboard import browser, console, log_in, page, playwright  # noqa: F401
-from tests.support.host import FloeHost
+from tests.browser.test_dashboard import log_in
+from tests.support.host import FloeHost, cluster_hosts, start_cluster, stop_all
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +33,7 @@ flows:
 
 
 def test_a_run_page_lists_and_downloads_artifacts(
-    page: Page,  # noqa: F811 (the fixture imported above)
+    page: Page,
     floe_host: Callable[..., FloeHost],
     tmp_path: Path,
 ) -> None:
@@ -50,3 +50,29 @@ def test_a_run_page_lists_and_downloads_artifacts(
     saved = tmp_path / "got.txt"
     info.value.save_as(saved)
     assert saved.read_text() == "hello artifact"
+
+
+def test_the_run_page_of_another_host_downloads_what_the_exec_host_kept(
+    page: Page,
+    tmp_path: Path,
+) -> None:
+    cluster = CONFIG.replace("common:\n", "common:\n  hosts: [{hosts}]\n", 1).replace(
+        "    ver: 1\n", "    ver: 1\n    host-tags: [special]\n", 1
+    )
+    hosts = cluster_hosts(tmp_path / "cluster", cluster, ["linux", "linux,special"])
+    h1, h2 = hosts
+    try:
+        start_cluster(hosts)
+        run_id = h1.trigger("art")
+        assert h2.wait_run("art", run_id)["exec_host"] == "h2"
+        log_in(page, h1, f"/app/flows/art/runs/{run_id}")  # the page of h1, which ran nothing
+        box = page.locator("#node-outputs")
+        expect(box.locator(".artifacts li .size")).to_have_text("14 B")
+        with page.expect_download() as info:
+            box.locator(".artifacts a", has_text="dist/app.txt").click()
+        saved = tmp_path / "from-h2.txt"
+        info.value.save_as(saved)
+        assert saved.read_text() == "hello artifact"
+    finally:
+        page.goto("about:blank")  # the page's websocket closed before its hosts stop
+        stop_all(hosts)

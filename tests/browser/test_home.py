@@ -14,8 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from floe.server.passwords import hash_password
-from tests.browser.test_dashboard import browser, console, log_in, playwright  # noqa: F401  (fixtures)
-from tests.browser.test_dashboard import page as page  # a fixture, also a parameter name below
+from tests.browser.test_dashboard import log_in
 from tests.browser.test_roles_ui import log_in_as
 from tests.support.host import FloeHost, wait_for
 

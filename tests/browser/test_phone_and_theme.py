@@ -7,16 +7,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_dashboard import (  # noqa: F401 (fixtures)
-    WAIT,
-    Console,
-    browser,
-    console,
-    host,
-    log_in,
-    node,
-    playwright,
-)
+from tests.browser.test_dashboard import host as host  # a fixture, also a parameter name below
+from tests.browser.test_dashboard import log_in, node
+from tests.support.chromium import WAIT, Console, open_page
 from tests.support.host import FloeHost
 
 pytestmark = pytest.mark.browser
@@ -25,15 +18,8 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def phone(browser: Browser, console: Console) -> Iterator[Page]:  # noqa: F811 (the fixture imported above)
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    context.set_default_timeout(WAIT)
-    p = context.new_page()
-    p.on("console", console.on_console)
-    p.on("pageerror", lambda exc: console.errors.append(f"pageerror: {exc}"))
-    yield p
-    context.close()
-    assert console.unexpected() == [], "the page logged errors"
+def phone(browser: Browser, console: Console) -> Iterator[Page]:
+    yield from open_page(browser, console, viewport=PHONE, is_mobile=True, has_touch=True)
 
 
 def overflow(page: Page) -> dict[str, object]:
@@ -66,7 +52,7 @@ def overflow(page: Page) -> dict[str, object]:
     )
 
 
-def test_every_page_fits_a_phone(phone: Page, host: FloeHost) -> None:  # noqa: F811
+def test_every_page_fits_a_phone(phone: Page, host: FloeHost) -> None:
     run = host.trigger("demo", "start", {"owner": "ada"})
     host.wait_run("demo", run, ("waiting",))
     for _ in range(2):
@@ -102,7 +88,7 @@ def luminance(page: Page, selector: str, prop: str = "backgroundColor") -> float
 
 
 @pytest.mark.parametrize("scheme", ["dark", "light"])
-def test_the_theme_follows_the_system_setting(browser: Browser, host: FloeHost, scheme: str) -> None:  # noqa: F811
+def test_the_theme_follows_the_system_setting(browser: Browser, host: FloeHost, scheme: str) -> None:
     context = browser.new_context(viewport=PHONE, color_scheme=scheme)  # type: ignore[arg-type]
     context.set_default_timeout(WAIT)
     page = context.new_page()

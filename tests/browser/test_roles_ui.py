@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import Dialog, Page, Route, expect
 
 from floe.server.passwords import hash_password
-from tests.browser.test_dashboard import browser, console, node, playwright  # noqa: F401  (fixtures)
-from tests.browser.test_dashboard import page as page  # a fixture, also a parameter name below
+from tests.browser.test_dashboard import node
 from tests.support.host import FloeHost
 
 pytestmark = pytest.mark.browser

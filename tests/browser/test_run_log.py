@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_dashboard import browser, console, log_in, page, playwright  # noqa: F401
+from tests.browser.test_dashboard import log_in
 from tests.support.host import FloeHost
 
 pytestmark = pytest.mark.browser
@@ -57,7 +57,7 @@ def number(host: FloeHost, run: str, text: str) -> int:
 
 
 def test_colours_are_shown_and_other_escapes_dropped(
-    page: Page,  # noqa: F811 (the fixture imported above)
+    page: Page,
     floe_host: Callable[..., FloeHost],
 ) -> None:
     host = floe_host(CONFIG)
@@ -92,7 +92,7 @@ def test_colours_are_shown_and_other_escapes_dropped(
 
 
 def test_the_colour_parser_handles_each_kind_of_sequence(
-    page: Page,  # noqa: F811
+    page: Page,
     floe_host: Callable[..., FloeHost],
 ) -> None:
     host = floe_host(CONFIG)
@@ -127,7 +127,7 @@ def test_the_colour_parser_handles_each_kind_of_sequence(
 
 
 def test_search_counts_highlights_and_steps_through_matches(
-    page: Page,  # noqa: F811
+    page: Page,
     floe_host: Callable[..., FloeHost],
 ) -> None:
     host = floe_host(CONFIG)
@@ -168,7 +168,7 @@ def test_search_counts_highlights_and_steps_through_matches(
 
 
 def test_follow_stops_when_the_reader_scrolls_up_and_resumes(
-    page: Page,  # noqa: F811
+    page: Page,
     floe_host: Callable[..., FloeHost],
     tmp_path: Path,
 ) -> None:
@@ -200,7 +200,7 @@ def test_follow_stops_when_the_reader_scrolls_up_and_resumes(
 
 
 def test_download_raw_saves_the_log_as_printed(
-    page: Page,  # noqa: F811
+    page: Page,
     floe_host: Callable[..., FloeHost],
     tmp_path: Path,
 ) -> None:

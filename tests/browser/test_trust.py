@@ -13,13 +13,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from floe.server.passwords import hash_password
-from tests.browser import test_dashboard as dash
-from tests.browser.test_dashboard import Console, bad_request, node
+from tests.browser.test_dashboard import bad_request, node
 from tests.e2e.test_roles import session
+from tests.support.chromium import Console
 from tests.support.host import TOKEN, FloeHost, cluster_hosts, start_cluster, stop_all
 
 pytestmark = pytest.mark.browser
-playwright, browser, console, page = dash.playwright, dash.browser, dash.console, dash.page  # fixtures
 
 CLUSTER = """
 common:

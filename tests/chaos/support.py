@@ -1,31 +1,20 @@
-"""Helpers of the chaos tests: event streams, the whole archive of a flow, a run's stored events."""
+"""Helpers of the chaos tests: fuzzing budgets, the whole archive of a flow, a run's stored events."""
 
 from __future__ import annotations
 
-import json
+import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from websockets.sync.client import ClientConnection, connect
+from tests.support.host import FloeHost
+from tests.support.stream import events, recv
 
-from tests.support.host import TOKEN, FloeHost
-
-
-@contextmanager
-def events(host: FloeHost, **filters: str) -> Iterator[ClientConnection]:
-    """A websocket on the host's `/ws` with query filters (`flow=`, `run=`, `tags=`)."""
-    query = "&".join(f"{k}={v}" for k, v in filters.items())
-    url = f"ws://127.0.0.1:{host.port}/ws?{query}"
-    with connect(url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None) as ws:
-        yield ws
+FUZZ_SCALE = float(os.environ.get("FLOE_FUZZ_SCALE", "1"))  # 3 to 4: the counts of the old runs
 
 
-def recv(ws: ClientConnection, deadline: float) -> dict[str, Any]:
-    """The next event, or TimeoutError once `deadline` (time.monotonic()) has passed."""
-    event: dict[str, Any] = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
-    return event
+def examples(n: int) -> int:
+    """A fuzzer's example count: `n` times FLOE_FUZZ_SCALE (a nightly run sets it higher)."""
+    return max(1, round(n * FUZZ_SCALE))
 
 
 def archive(host: FloeHost, flow: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:

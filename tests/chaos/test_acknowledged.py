@@ -59,7 +59,7 @@ def restart(host: FloeHost) -> None:
 
 @pytest.mark.timeout(240)
 def test_an_answered_gate_holds_after_kill9(floe_host: HostFactory) -> None:
-    host = floe_host(CONF)
+    host = floe_host(CONF, process=True)
     waiting_again, missing_audit = [], []
     for _ in range(TRIES):
         rid = host.trigger("gated")
@@ -90,7 +90,7 @@ def test_an_answered_gate_holds_after_kill9(floe_host: HostFactory) -> None:
 
 @pytest.mark.timeout(240)
 def test_a_cancel_holds_after_kill9(floe_host: HostFactory) -> None:
-    host = floe_host(CONF)
+    host = floe_host(CONF, process=True)
     not_cancelled: list[tuple[str, str, str]] = []
     for i in range(TRIES):
         pending = i % 2 == 1  # every other run is cancelled while pending (dispatch stopped)
@@ -117,7 +117,7 @@ def test_a_cancel_holds_after_kill9(floe_host: HostFactory) -> None:
 
 @pytest.mark.timeout(240)
 def test_the_stop_switch_holds_after_kill9(floe_host: HostFactory) -> None:
-    host = floe_host(CONF)
+    host = floe_host(CONF, process=True)
     for i in range(TRIES // 2):
         reason = f"freeze {i}"
         assert host.post("/stop", {"flow": "slow", "reason": reason}).status_code == 200

@@ -37,6 +37,8 @@ flows:
         type: exec
         opts: {shell: "for i in $(seq 100); do seq 100; sleep 0.1; done"}
 """
+# for the tests whose store stays full until each request is refused: its 503 comes after 1 s, not 5
+REFUSING = CONF.replace("  store-root: {root}/store\n", "  store-root: {root}/store\n  store-timeout: 1\n")
 FAILING = "failed, keeping them and retrying"  # what the store logs when a write batch fails
 HEALTH_BOUND = 2.0
 
@@ -84,10 +86,10 @@ def fill(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def host_on_tmpfs(tmp_path: Path) -> Iterator[tuple[FloeHost, Path]]:
+def host_on_tmpfs(tmp_path: Path, conf: str = CONF) -> Iterator[tuple[FloeHost, Path]]:
     root = tmp_path / "h1"
     with tmpfs(root / "store") as store:
-        host = FloeHost(root, CONF)
+        host = FloeHost(root, conf)
         try:
             host.start()
             yield host, store
@@ -165,7 +167,7 @@ def test_a_full_disk_under_the_store_loses_nothing_acknowledged(tmp_path: Path) 
 
 @pytest.mark.timeout(60)
 def test_a_trigger_while_the_disk_is_full_gets_a_clear_error_at_once(tmp_path: Path) -> None:
-    with host_on_tmpfs(tmp_path) as (host, store):
+    with host_on_tmpfs(tmp_path, REFUSING) as (host, store):
         fill(store / "filler")
         during = Pending(host, timeout=10)
         during.run()  # in this thread
@@ -181,7 +183,7 @@ def number(run_id: str) -> int:
 
 @pytest.mark.timeout(120)
 def test_a_run_id_named_by_a_503_is_never_handed_out_again(tmp_path: Path) -> None:
-    with host_on_tmpfs(tmp_path) as (host, store):
+    with host_on_tmpfs(tmp_path, REFUSING) as (host, store):
         acked = [host.trigger("quick")]
         assert host.wait_run("quick", acked[0])["status"] == "good"
         loud = host.trigger("loud")  # its log fills the batch that cannot be written

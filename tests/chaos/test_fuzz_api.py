@@ -19,6 +19,8 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 
 from floe.server import app, pages
+from floe.server.routes import starlette_routes
+from tests.chaos.support import examples
 from tests.conftest import HostFactory
 from tests.support.host import BASE, TOKEN, FloeHost
 
@@ -61,7 +63,6 @@ JSON = {"Content-Type": "application/json"}
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 SETTINGS = settings(
-    max_examples=1500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -78,12 +79,10 @@ def _flatten(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, f
 
 
 def route_table() -> list[tuple[str, frozenset[str]]]:
-    """Every route the host serves (read from floe/server/app.py, so new routes are fuzzed too)."""
+    """Every route the host serves (read from the route table, so new routes are fuzzed too)."""
     top: list[BaseRoute] = [
-        Route("/healthz", lambda r: None),
-        Route("/metrics", lambda r: None),
-        WebSocketRoute("/ws", lambda ws: None),
-        Mount(BASE, routes=app.api_routes()),
+        *starlette_routes("root"),
+        Mount(BASE, routes=starlette_routes("base")),
         *pages.page_routes(),
     ]
     merged: dict[str, set[str]] = {}
@@ -169,9 +168,9 @@ def send(
 
 
 @pytest.mark.timeout(240)
-@SETTINGS
+@pytest.mark.parametrize("route", HTTP_ROUTES, ids=[p for p, _ in HTTP_ROUTES])
+@settings(SETTINGS, max_examples=examples(12))  # per route: each one of them is fuzzed, every run
 @given(
-    route=st.sampled_from(HTTP_ROUTES),
     method=st.sampled_from(METHODS) | st.just("ROUTE"),
     params=st.lists(segment, min_size=4, max_size=4),
     query=queries,
@@ -231,7 +230,7 @@ push_bodies = st.fixed_dictionaries(
 
 
 @pytest.mark.timeout(240)
-@settings(SETTINGS, max_examples=1000)
+@settings(SETTINGS, max_examples=examples(250))
 @given(body=push_bodies)
 def test_push_data_bodies(host: FloeHost, body: dict[str, Any]) -> None:
     r = host.http.post(BASE + "/push/data", content=json.dumps(body).encode(), headers=JSON)
@@ -273,7 +272,7 @@ def run_doc_mutations() -> st.SearchStrategy[Any]:
 
 
 @pytest.mark.timeout(240)
-@settings(SETTINGS, max_examples=400)
+@settings(SETTINGS, max_examples=examples(100))
 @given(doc=run_doc_mutations(), path=st.sampled_from(["/p2p/runs", "/p2p/locks", "/p2p/runs/h1-1/ended"]))
 def test_host_to_host_bodies(p2p_host: FloeHost, doc: Any, path: str) -> None:
     r = p2p_host.http.post(BASE + path, content=json.dumps(doc).encode(), headers=JSON)
@@ -281,7 +280,7 @@ def test_host_to_host_bodies(p2p_host: FloeHost, doc: Any, path: str) -> None:
 
 
 def test_a_malformed_pend_from_a_peer_does_not_wedge_the_host(floe_host: HostFactory) -> None:
-    h = floe_host(CONF)
+    h = floe_host(CONF, process=True)
     doc = {**RUN_DOC, "run_id": None}
     assert h.post("/p2p/runs", doc).status_code == 400
     r = h.push("fz", "go")

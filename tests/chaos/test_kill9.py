@@ -14,9 +14,10 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.chaos.support import archive, events, recv, run_events
+from tests.chaos.support import archive, run_events
 from tests.conftest import HostFactory
 from tests.support.host import FloeHost
+from tests.support.stream import events, recv
 
 SEED = int(os.environ.get("FLOE_CHAOS_SEED", "20240607"))  # another seed: FLOE_CHAOS_SEED=n pytest …
 RUNS = 50
@@ -148,7 +149,7 @@ def settle(host: FloeHost, run_ids: list[str], timeout: float = 60.0) -> dict[st
 
 @pytest.mark.timeout(180)
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(floe_host: HostFactory) -> None:
-    host = floe_host(CONF)
+    host = floe_host(CONF, process=True)
     chaos = Chaos(host, random.Random(SEED))
     chaos.run()
     final = settle(host, chaos.acked)

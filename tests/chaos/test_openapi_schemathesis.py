@@ -18,11 +18,12 @@ from schemathesis.checks import (  # noqa: E402
 )
 from schemathesis.core.failures import FailureGroup  # noqa: E402
 
+from tests.chaos.support import examples  # noqa: E402
 from tests.chaos.test_fuzz_api import CONF  # noqa: E402
 from tests.support.host import BASE, TOKEN, FloeHost  # noqa: E402
 
 AUTH = {"X-Floe-Auth": TOKEN}
-EXAMPLES = 40  # per operation
+EXAMPLES = examples(10)  # per operation (FLOE_FUZZ_SCALE=4: the 40 of a nightly run)
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

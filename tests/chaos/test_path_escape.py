@@ -112,7 +112,7 @@ def test_escapes_are_refused_and_the_host_keeps_running(
 ) -> None:
     root = tmp_path / "h1"
     (root / "outside").mkdir(parents=True)
-    host: FloeHost = floe_host(CONF.replace("URL", file_server))
+    host: FloeHost = floe_host(CONF.replace("URL", file_server), process=True)
     runs = [(flow, host.trigger(flow, values=values), want) for flow, values, want in CASES]
     for flow, run_id, want in runs:
         r = host.wait_run(flow, run_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.host import FloeHost, cluster_hosts, start_cluster, stop_all, wait_for
+from tests.support.inprocess import InProcessHost
 
 CONF = """
 common:
@@ -51,21 +52,32 @@ flows:
 
 
 class Trio:
-    def __init__(self, root: Path) -> None:
-        self.hosts = cluster_hosts(root, CONF, ["linux", "linux,special", "linux"])
+    def __init__(self, root: Path, kind: type[FloeHost]) -> None:
+        self.hosts = cluster_hosts(root, CONF, ["linux", "linux,special", "linux"], kind)
 
     def start(self) -> Trio:
         start_cluster(self.hosts)
         return self
 
 
-@pytest.fixture
-def trio(tmp_path: Path) -> Iterator[Trio]:
-    t = Trio(tmp_path)
+def _trio(root: Path, kind: type[FloeHost]) -> Iterator[Trio]:
+    t = Trio(root, kind)
     try:
         yield t.start()
     finally:
         stop_all(t.hosts)
+
+
+@pytest.fixture
+def trio(tmp_path: Path) -> Iterator[Trio]:
+    """Three hosts in this process."""
+    yield from _trio(tmp_path, InProcessHost)
+
+
+@pytest.fixture
+def trio_processes(tmp_path: Path) -> Iterator[Trio]:
+    """Three host processes, for tests that kill -9 or SIGSTOP one."""
+    yield from _trio(tmp_path, FloeHost)
 
 
 def test_tag_routing_runs_on_the_only_host_with_the_tag(trio: Trio) -> None:
@@ -115,7 +127,8 @@ def test_cancel_from_another_host_following_its_events_there(trio: Trio) -> None
     assert h3.wait_run("slow", run_id)["status"] == "cancelled"
 
 
-def test_kill_9_of_the_executing_host_then_restart(trio: Trio) -> None:
+def test_kill_9_of_the_executing_host_then_restart(trio_processes: Trio) -> None:
+    trio = trio_processes
     h1, h2, _ = trio.hosts
     run_id = h1.trigger("slow")
     pid = int(h2.wait_line(run_id, "nap", lambda line: line.startswith("napping")).split()[1])
@@ -132,7 +145,8 @@ def test_kill_9_of_the_executing_host_then_restart(trio: Trio) -> None:
     assert r["status"] == "bad" and r["reason"] == "host restarted while nap was running"
 
 
-def test_a_pend_waits_for_a_dead_host_and_survives_its_adopter_being_killed(trio: Trio) -> None:
+def test_a_pend_waits_for_a_dead_host_and_survives_its_adopter_being_killed(trio_processes: Trio) -> None:
+    trio = trio_processes
     h1, h2, _ = trio.hosts
     h2.stop()
     wait_for(lambda: not next(x for x in h1.get("/hosts").json()["hosts"] if x["id"] == "h2")["online"])
@@ -146,7 +160,8 @@ def test_a_pend_waits_for_a_dead_host_and_survives_its_adopter_being_killed(trio
     assert h2.wait_run("special", run_id)["status"] == "good"
 
 
-def test_the_cluster_run_list_answers_with_a_hung_host(trio: Trio) -> None:
+def test_the_cluster_run_list_answers_with_a_hung_host(trio_processes: Trio) -> None:
+    trio = trio_processes
     h1, _, h3 = trio.hosts
     done = h1.trigger("locked")
     h1.push("locked", "hold", {"go": "x"}, run=done)
@@ -164,7 +179,7 @@ def test_the_cluster_run_list_answers_with_a_hung_host(trio: Trio) -> None:
 def test_a_host_with_another_token_is_refused(tmp_path: Path, trio: Trio) -> None:
     h1 = trio.hosts[0]
     conf = f"common: {{hosts: [{h1.url}], workspace-root: {{root}}/ws}}\nflows: []\n"
-    rogue = FloeHost(tmp_path / "rogue", conf, name="h9", extra=["-admin=not-the-token"])
+    rogue = InProcessHost(tmp_path / "rogue", conf, name="h9", token="not-the-token")
     try:
         rogue.start()
         wait_for(lambda: "refused our admin token" in rogue.log())
@@ -181,6 +196,7 @@ def test_the_stop_switch_reaches_every_host_and_names_who_threw_it(trio: Trio) -
     assert out["hosts"] == ["h1", "h2", "h3"] and out["unreachable"] == []
     for h in (h2, h3):
         assert h.get("/stop").json()["stopped"] == {"*": "freeze"}
-        assert [(e["by"], e["action"]) for e in h.get("/p2p/audit").json()["entries"]] == [("admin", "stop")]
+        own = [e for e in h.get("/audit").json()["entries"] if e["host"] == h.name]  # its own trail
+        assert [(e["by"], e["action"]) for e in own] == [("admin", "stop")]
     assert h1.post("/go", {}).json()["hosts"] == ["h1", "h2", "h3"]
     assert h3.get("/stop").json()["stopped"] == {}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.host import cluster_hosts, start_cluster, stop_all, wait_for
+from tests.support.inprocess import InProcessHost
 from tests.support.moto import MotoServer
 
 CONF = """
@@ -32,7 +33,9 @@ flows:
 def test_a_run_archived_by_one_host_is_read_by_another_after_it_stops(
     tmp_path: Path, moto: MotoServer
 ) -> None:
-    hosts = cluster_hosts(tmp_path, CONF.replace("{endpoint}", moto.endpoint), ["linux", "linux,special"])
+    hosts = cluster_hosts(
+        tmp_path, CONF.replace("{endpoint}", moto.endpoint), ["linux", "linux,special"], InProcessHost
+    )
     h1, h2 = hosts
     try:
         start_cluster(hosts)

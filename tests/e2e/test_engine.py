@@ -198,7 +198,8 @@ def test_timeout_kills_the_task_and_reports_bad(host: FloeHost) -> None:
     assert "timed out after 0.5s" in host.node_log("timeout", run_id, "slow")
 
 
-def test_kill_9_keeps_pending_and_archived_runs_and_resolves_active(host: FloeHost) -> None:
+def test_kill_9_keeps_pending_and_archived_runs_and_resolves_active(floe_host: HostFactory) -> None:
+    host = floe_host(CONF, process=True)  # killed with -9
     good = host.trigger("diamond")
     host.wait_run("diamond", good)
     gate = host.trigger("gate")
@@ -310,7 +311,8 @@ def test_floe_quick_start_flags_and_long_forms(tmp_path: Path) -> None:
             proc.wait(10)
 
 
-def test_a_graceful_stop_kills_running_tasks_and_flushes_the_store(host: FloeHost) -> None:
+def test_a_graceful_stop_kills_running_tasks_and_flushes_the_store(floe_host: HostFactory) -> None:
+    host = floe_host(CONF, process=True)  # stopped by SIGTERM
     run_id = host.trigger("long")
     child = _child_pid(host, run_id)
     assert host.proc is not None

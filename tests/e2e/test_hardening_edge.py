@@ -16,6 +16,7 @@ from websockets.typing import Origin
 
 from tests.conftest import HostFactory
 from tests.support.host import BASE, TOKEN, FloeHost, free_port
+from tests.support.inprocess import InProcessHost
 
 CONF = """
 common:
@@ -39,7 +40,7 @@ DEEP = b'{"user": ' + b"[" * 1000 + b"]" * 1000 + b', "password": "x"}'
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FloeHost]:
-    h = FloeHost(tmp_path_factory.mktemp("edge"), CONF)
+    h = InProcessHost(tmp_path_factory.mktemp("edge"), CONF)
     try:
         yield h.start()
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.host import FloeHost, cluster_hosts, start_cluster, stop_all
+from tests.support.inprocess import InProcessHost
 
 CONF = """
 common:
@@ -26,7 +27,7 @@ flows:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[list[FloeHost]]:
-    hosts = cluster_hosts(tmp_path, CONF, ["linux", "linux,special"])
+    hosts = cluster_hosts(tmp_path, CONF, ["linux", "linux,special"], InProcessHost)
     try:
         start_cluster(hosts)
         yield hosts

@@ -7,12 +7,12 @@ import json
 import os
 import secrets
 import sqlite3
+import time
 from pathlib import Path
 
-from websockets.sync.client import connect
-
 from tests.conftest import HostFactory
-from tests.support.host import TOKEN, FloeHost
+from tests.support.host import FloeHost
+from tests.support.stream import events, recv_frame
 
 EMAIL = "jane.doe.4711@example.org"
 
@@ -99,10 +99,10 @@ def hits(blob: bytes, what: list[bytes]) -> list[bytes]:
 def ws_events(host: FloeHost, run_id: str) -> list[str]:
     """Every event of the run, replayed over the websocket, as the raw frames."""
     frames: list[str] = []
-    url = f"ws://127.0.0.1:{host.port}/ws?run={run_id}"
-    with connect(url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10) as ws:
+    deadline = time.monotonic() + 20
+    with events(host, run=run_id) as ws:
         while True:
-            frame = str(ws.recv(timeout=20))
+            frame = recv_frame(ws, deadline)
             frames.append(frame)
             if json.loads(frame)["tag"] == "sys.end.all":
                 return frames

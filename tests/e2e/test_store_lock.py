@@ -50,7 +50,7 @@ def test_a_second_host_on_the_same_store_is_refused_and_the_first_ones_run_untou
 ) -> None:
     shared = tmp_path / "shared"
     conf = CONF.replace("{shared}", str(shared))
-    first = floe_host(conf)
+    first = floe_host(conf, process=True)  # the refusal names its pid
     run_id = first.trigger("slow")
     first.wait_line(run_id, "hold", lambda line: line == "holding")
     assert first.proc is not None

@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import HostFactory
 from tests.support.files import FileServer, serving
 from tests.support.gitrepo import Repo
-from tests.support.host import TOKEN, FloeHost
+from tests.support.host import FloeHost
+from tests.support.stream import events, recv
 
 COMMON = """
 common:
@@ -40,11 +41,8 @@ def all_runs(host: FloeHost, flow: str) -> list[dict[str, Any]]:
 
 def wait_runs(host: FloeHost, flow: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
     """The runs of `flow`, oldest first, once there are at least `count` (followed on its event stream)."""
-    from websockets.sync.client import connect
-
     deadline = time.monotonic() + timeout
-    url = f"ws://127.0.0.1:{host.port}/ws?flow={flow}"
-    with connect(url, additional_headers={"X-Floe-Auth": TOKEN}, open_timeout=10, max_queue=None) as ws:
+    with events(host, flow=flow) as ws:
         while True:
             runs = all_runs(host, flow)
             if len(runs) >= count:
@@ -55,7 +53,7 @@ def wait_runs(host: FloeHost, flow: str, count: int, timeout: float = 30.0) -> l
                     f"{flow}: {len(runs)} runs, not {count}, after {timeout}s\n{host.log()[-3000:]}"
                 )
             with contextlib.suppress(TimeoutError):
-                ws.recv(timeout=left)
+                recv(ws, deadline)
 
 
 def wait_for(check: Callable[[], Any], what: str, host: FloeHost, timeout: float = 30.0) -> Any:
@@ -154,7 +152,7 @@ flows:
       - {{id: done, listen: task.say.good, type: end}}
 """
     )
-    host = floe_host(conf)
+    host = floe_host(conf, process=True)  # the process still runs at the end
     status = wait_for(
         lambda: trigger_status(host, "lost", "commits").get("last_error"), "a trigger error", host
     )

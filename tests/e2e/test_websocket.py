@@ -128,7 +128,7 @@ async def test_events_of_each_run_arrive_in_order(host: FloeHost) -> None:
         tags = [e["tag"] for e in events if e["run_id"] == run_id]
         assert tags[0] == "sys.state" and tags[-1] == "sys.end.all"
         assert {"sys.node.start", "task.a.good", "task.b.good"} <= set(tags)
-        lines = [e["opts"]["line"] for e in events if e["run_id"] == run_id and "line" in e["opts"]]
+        lines = [x for e in events if e["run_id"] == run_id for x in e["opts"].get("lines", ())]
         assert [x for x in lines if x in ("one", "two", "three")] == ["one", "two", "three"]
     sample = events[0]
     assert set(sample) == {"run_id", "flow", "source_node", "tag", "good", "opts", "seq", "at"}
@@ -136,20 +136,24 @@ async def test_events_of_each_run_arrive_in_order(host: FloeHost) -> None:
 
 async def test_run_and_flow_filters(host: FloeHost) -> None:
     async with stream(host, "flow=other") as by_flow:
-        first = await trigger(host, "quick")
+        first = await trigger(host, "gated")
         async with stream(host, f"run={first}") as by_run:
             other = await trigger(host, "other")
             second = await trigger(host, "quick")
+            async with stream(host, f"run={second}") as by_second:
+                await until_end(by_second, {second})  # every event of the second run is published
+            # what either stream gets next was published after all of the second run: none of it
+            # reaches either, if their events up to the gated run's end and to a later run's of
+            # flow other hold none
+            await asyncio.to_thread(host.wait_run, "gated", first, ("waiting",))
+            assert (
+                await asyncio.to_thread(host.push, "gated", "gate", {"ok": True}, first)
+            ).status_code == 200
+            later = await trigger(host, "other")
             only_run = await until_end(by_run, {first})
-            only_flow = await until_end(by_flow, {other})
+            only_flow = await until_end(by_flow, {other, later})
             assert {e["run_id"] for e in only_run} == {first}
             assert {e["flow"] for e in only_flow} == {"other"}
-            # nothing of the second quick run reaches either
-            await asyncio.to_thread(host.wait_run, "quick", second)
-            await asyncio.to_thread(host.wait_run, "quick", first)
-            for ws in (by_run, by_flow):
-                with pytest.raises(TimeoutError):
-                    await asyncio.wait_for(ws.recv(), 0.5)
 
 
 async def test_tags_filter(host: FloeHost) -> None:
@@ -179,14 +183,17 @@ async def test_late_client_gets_the_replay_then_live_events(host: FloeHost) -> N
     assert [e["seq"] for e in resumed] == [e["seq"] for e in live]
 
 
-async def test_a_client_that_stops_reading_is_dropped_and_others_keep_receiving(host: FloeHost) -> None:
+async def test_a_client_that_stops_reading_is_dropped_and_others_keep_receiving(
+    floe_host: Callable[..., FloeHost],
+) -> None:
+    host = floe_host(CONFIG, process=True)  # a flood: the host's own process keeps it off the test's GIL
     async with (
         stream(host, "flow=flood", compression=None, max_queue=1) as stalled,
         stream(host, "flow=flood", compression=None, max_size=None) as reader,
     ):
         run = await trigger(host, "flood")
         events, dropped = await follow_to_end(host, reader, run)
-        lines = [e for e in events if e["tag"] == "sys.node.update"]
+        lines = [x for e in events if e["tag"] == "sys.node.update" for x in e["opts"].get("lines", ())]
         assert len(lines) >= 150_000 and seqs(events, run) == sorted(set(seqs(events, run)))
         assert events[-1]["opts"]["status"] == "good"
         print(f"\nthe reader was closed as too slow {dropped} times, and missed nothing")
@@ -235,3 +242,29 @@ async def test_the_stream_needs_credentials(host: FloeHost) -> None:
     async with connect(url + "?flow=quick", additional_headers={"Cookie": f"floe-sesh={cookie}"}) as ws:
         run = await trigger(host, "quick")
         assert (await until_end(ws, {run}))[-1]["tag"] == "sys.end.all"
+
+
+async def test_a_flood_of_output_is_stored_and_sent_in_batches_each_line_once(host: FloeHost) -> None:
+    run = await trigger(host, "flood")
+    await asyncio.to_thread(host.wait_run, "flood", run, timeout=120)
+    raw: list[str] = []
+    async with stream(host, f"run={run}", max_size=None) as ws:  # the stored events, replayed
+        while not raw or '"sys.end.all"' not in raw[-1]:
+            raw.append(str(await asyncio.wait_for(ws.recv(), 30)))
+    updates = [(json.loads(r), r) for r in raw if '"sys.node.update"' in r]
+    lines = [x for e, _ in updates for x in e["opts"]["lines"]]
+    output = [str(i) for i in range(1, 150_001)]
+    assert lines[3:] == output  # after the exec header, every line once, in order
+    assert len(updates) < 150  # batches, not an event per line (it was 150,003)
+    printed = sum(len(x) + 1 for x in output)
+    assert sum(len(r) for _, r in updates) < 2 * printed  # the record of a line: not ~300 bytes
+    log = await asyncio.to_thread(host.node_log, "flood", run, "spew")
+    assert log.splitlines()[3:] == output
+
+
+async def test_frames_are_not_deflated_even_when_the_client_offers_it(host: FloeHost) -> None:
+    async with stream(host, "flow=quick", compression="deflate") as ws:
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        run = await trigger(host, "quick")
+        assert (await until_end(ws, {run}))[-1]["opts"]["status"] == "good"

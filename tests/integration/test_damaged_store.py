@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosedError
 
-from tests.chaos.support import events
 from tests.support.host import FloeHost
+from tests.support.stream import events
 
 CONF = """
 common:

@@ -15,7 +15,7 @@ import pytest
 from floe.model.flow import Node, NodeClass
 from floe.nodes import proc
 from floe.nodes.base import NodeContext, NodeError, Outcome
-from floe.nodes.registry import TASK_TYPES
+from floe.nodes.registry import EXECUTORS
 
 HEADER = 3  # "in dir: ...", the command, ""
 
@@ -66,7 +66,7 @@ def make_ctx(
 
 
 async def run_exec(ctx: NodeContext) -> Outcome:
-    return await TASK_TYPES["exec"](ctx)
+    return await EXECUTORS["exec"](ctx)
 
 
 async def exited(pid: int, within: float = 10.0) -> bool:

@@ -17,7 +17,7 @@ import pytest
 from floe.model.flow import Node, NodeClass
 from floe.nodes import fetch as fetch_node
 from floe.nodes.base import NodeContext, NodeError, Outcome
-from floe.nodes.registry import TASK_TYPES
+from floe.nodes.registry import EXECUTORS
 
 BODY = b"floe fetch test payload\n" * 1000
 
@@ -87,7 +87,7 @@ def make_ctx(tmp_path: Path, opts: Mapping[str, Any], ws_name: str = "ws") -> tu
 
 
 async def fetch(ctx: NodeContext) -> Outcome:
-    return await TASK_TYPES["fetch"](ctx)
+    return await EXECUTORS["fetch"](ctx)
 
 
 def digest(algo: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from floe.model.flow import Node, NodeClass
 from floe.nodes import git as git_nodes
 from floe.nodes.base import NodeContext, NodeError, Outcome
-from floe.nodes.registry import TASK_TYPES
+from floe.nodes.registry import EXECUTORS
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -82,7 +82,7 @@ def make_ctx(
 
 
 async def run(ctx: NodeContext) -> Outcome:
-    return await TASK_TYPES[ctx.node.type](ctx)
+    return await EXECUTORS[ctx.node.type](ctx)
 
 
 async def test_checkout_branch(tmp_path: Path, remote: Remote) -> None:

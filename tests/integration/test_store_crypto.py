@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from floe.keys import main as keys_main
+from floe.cli_keys import main as keys_main
 from floe.store.crypto import Cipher, add_key, load_cipher, read_keys
 from floe.store.errors import StoreError
-from floe.store.local import DB_NAME, LocalStore, reencrypt
+from floe.store.local import LocalStore
+from floe.store.local_keys import reencrypt
+from floe.store.local_schema import DB_NAME
 
 EMAIL = "customer-4711@example.org"
 

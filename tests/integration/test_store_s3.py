@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
+import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -205,6 +207,44 @@ async def test_delete_run_removes_the_s3_objects_too(moto_endpoint: str, stores:
     assert a.pending_uploads == 0
     await a.flush_s3(30)
     assert not [k for k in keys(moto_endpoint) if "h1-3" in k]
+
+
+async def test_artifacts_are_shared_checked_replaced_and_deleted_with_the_run(
+    moto_endpoint: str, stores: Make, tmp_path: Path
+) -> None:
+    a = await stores("a", moto_endpoint)
+    b = await stores("b", moto_endpoint)
+    folder = tmp_path / "kept"
+
+    def keep(files: dict[str, bytes]) -> list[dict[str, Any]]:
+        """What the runner does: the files under `folder`, and their records."""
+        for rel, data in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+        return [
+            {"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in files.items()
+        ]
+
+    async def read(store: S3Store, record: dict[str, Any]) -> bytes | None:
+        found = await store.artifacts.get("h1-1", "build", record)
+        return None if found is None else b"".join([c async for c in found.chunks()])
+
+    first = keep({"dist/a b.tgz": b"first attempt", "old.txt": b"only in the first attempt"})
+    await a.artifacts.put("h1-1", "build", folder, first)
+    assert await read(b, first[0]) == b"first attempt"  # another host reads it from the bucket
+    assert await read(b, {**first[0], "sha256": "0" * 64}) is None  # not the file the run recorded
+    shutil.rmtree(folder)
+    second = keep({"dist/a b.tgz": b"second attempt, a retry"})
+    await a.artifacts.put("h1-1", "build", folder, second)  # replaces the first attempt's files
+    assert await read(b, second[0]) == b"second attempt, a retry"
+    assert await read(b, first[0]) is None and await read(b, first[1]) is None
+    assert [k for k in keys(moto_endpoint) if "/artifacts/" in k] == [
+        "ci/floe/artifacts/h1-1/build/dist/a%20b.tgz"
+    ]
+    finish(a, "h1-1", 100.0)
+    await a.flush_s3(30)
+    await a.delete_run("h1-1")  # retention: the run's files go with it
+    assert keys(moto_endpoint) == []
 
 
 async def test_archived_again_or_from_another_thread_uploads_the_latest(

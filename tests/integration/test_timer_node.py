@@ -11,7 +11,7 @@ import pytest
 
 from floe.model.flow import Node, NodeClass
 from floe.nodes.base import NodeContext, NodeError
-from floe.nodes.registry import TASK_TYPES
+from floe.nodes.registry import EXECUTORS
 
 
 def make_ctx(tmp_path: Path, opts: Mapping[str, Any], log: Any) -> NodeContext:
@@ -32,7 +32,7 @@ async def test_timer_waits_its_period(tmp_path: Path) -> None:
     lines: list[str] = []
     loop = asyncio.get_running_loop()
     started = loop.time()
-    out = await TASK_TYPES["timer"](make_ctx(tmp_path, {"period": 0.2}, lines.append))
+    out = await EXECUTORS["timer"](make_ctx(tmp_path, {"period": 0.2}, lines.append))
     assert out.status == 0
     assert loop.time() - started >= 0.2
     assert lines == ["waiting 0.2s", "waited 0.2s"]
@@ -41,7 +41,7 @@ async def test_timer_waits_its_period(tmp_path: Path) -> None:
 async def test_timer_is_cancellable(tmp_path: Path) -> None:
     waiting = asyncio.Event()
     task = asyncio.ensure_future(
-        TASK_TYPES["timer"](make_ctx(tmp_path, {"period": 300}, lambda _: waiting.set()))
+        EXECUTORS["timer"](make_ctx(tmp_path, {"period": 300}, lambda _: waiting.set()))
     )
     await waiting.wait()
     task.cancel()
@@ -52,4 +52,4 @@ async def test_timer_is_cancellable(tmp_path: Path) -> None:
 @pytest.mark.parametrize("opts", [{}, {"period": "soon"}, {"period": -1}])
 async def test_timer_needs_a_period(tmp_path: Path, opts: dict[str, Any]) -> None:
     with pytest.raises(NodeError, match="opt period"):
-        await TASK_TYPES["timer"](make_ctx(tmp_path, opts, print))
+        await EXECUTORS["timer"](make_ctx(tmp_path, opts, print))

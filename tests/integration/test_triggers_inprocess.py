@@ -23,14 +23,18 @@ from starlette.routing import Route
 from floe.config import parse_config
 from floe.config.sources import SourceFlowFiles
 from floe.hub.hub import HostInfo, Hub
+from floe.hub.reload import Reloader, ReloadError
 from floe.server import reload
 from floe.server import webhooks as webhook
 from floe.server.auth import AuthMiddleware, Sessions
 from floe.server.context import Context
-from floe.server.errors import ApiError, on_api_error
+from floe.server.errors import HANDLERS
+from floe.server.roles import Roles
+from floe.server.routes import role_rules
 from floe.store.memory import MemoryStore
-from floe.triggers.service import run_triggers
-from floe.triggers.status import TriggerKey, TriggerStatus, set_status
+from floe.triggers.parts import TriggerParts
+from floe.triggers.service import Triggers
+from floe.triggers.status import TriggerKey, TriggerStatus
 from tests.support.gitrepo import Repo
 
 TOKEN = "admin-token"
@@ -74,7 +78,8 @@ class WatchedStatus(TriggerStatus):
 
 
 class Harness:
-    """A hub on a MemoryStore, its trigger service, and the pends it creates."""
+    """A hub on a MemoryStore, its triggers and reloader (as floe/host.py builds them), and the
+    pends it creates."""
 
     def __init__(self, tmp_path: Path, config: str) -> None:
         self.tmp_path = tmp_path
@@ -82,13 +87,16 @@ class Harness:
         self.write(config)
         self.store = MemoryStore()
         self.status = WatchedStatus()
-        self.hub = Hub(
+        reader = SourceFlowFiles(tmp_path / "flow_cache")
+        hub = self.hub = Hub(
             HostInfo("h1", frozenset()),
             parse_config(self.conf.read_text(), str(self.conf)),
             self.store,
-            flow_files=SourceFlowFiles(tmp_path / "flow_cache"),
+            flow_files=reader,
         )
-        set_status(self.hub, self.status)  # the webhook handler reports here too
+        parts = TriggerParts(self.store, lambda: hub.config, hub.trigger, hub.clock)
+        self.service = Triggers(parts, self.status)  # the webhook handler reports to its status too
+        self.reloader = Reloader(lambda: hub.config, hub.use_config, reader, (self.service.config_changed,))
         self.pends: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.ends: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.hub.broadcast.subscribe(self._on_event)
@@ -110,7 +118,7 @@ class Harness:
         await self.hub.ready.wait()
 
     def start_triggers(self) -> None:
-        self.triggers = asyncio.create_task(run_triggers(self.hub, self.status))
+        self.triggers = asyncio.create_task(self.service.run())
 
     async def stop_triggers(self) -> None:
         assert self.triggers is not None
@@ -304,13 +312,13 @@ async def test_reload_restarts_triggers_and_rejects_a_bad_config(tmp_path: Path,
     assert set(h.status.status_of("hook")) == {"push"}
 
     h.write("common: {bogus: 1}\nflows: [{id: x, triggers: [{id: t, type: nope}]}]\n")
-    with pytest.raises(reload.ReloadError) as info:
-        await reload.reload_config(h.hub)
+    with pytest.raises(ReloadError) as info:
+        await h.reloader.reload()
     assert any("bogus" in p for p in info.value.problems) and any("nope" in p for p in info.value.problems)
     assert {f.id for f in h.hub.config.flows} == {"tick", "hook"}
 
     h.write(RELOAD_B)
-    config = await reload.reload_config(h.hub)
+    config = await h.reloader.reload()
     assert {f.id for f in config.flows} == {"tick", "other"} and h.hub.config is config
     _, values = await h.next_pend()  # the new 1 s timer runs
     assert values["period"] == 1
@@ -350,18 +358,24 @@ async def served(harness: Any) -> AsyncIterator[tuple[Harness, httpx.AsyncClient
     h: Harness = await harness(WEBHOOK)
     sessions = Sessions(h.store, lambda: h.hub.config.common.users)
     app = Starlette(
-        routes=[*webhook.routes(BASE), Route(f"{BASE}/config/reload", reload.endpoint, methods=["POST"])],
+        routes=[
+            Route(f"{BASE}/push/webhook/{{flow}}/{{trigger}}", webhook.endpoint, methods=["POST"]),
+            Route(f"{BASE}/config/reload", reload.endpoint, methods=["POST"]),
+        ],
         middleware=[
             Middleware(
                 AuthMiddleware,
                 admin_token=TOKEN,
                 sessions=sessions,
                 public=lambda path: webhook.is_webhook_path(path, BASE),
+                roles=Roles(role_rules()),
             )
         ],
-        exception_handlers={ApiError: on_api_error},
+        exception_handlers=dict(HANDLERS),
     )
-    app.state.floe = Context(h.hub, sessions, TOKEN, "")
+    app.state.floe = Context(
+        h.hub, h.store, h.hub.cluster, lambda: h.hub.config, sessions, TOKEN, "", h.service, h.reloader
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)  # listening before uvicorn serves: nothing to wait for

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -14,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.exceptions import ConnectionClosed
+
+from tests.support import stream
 
 TOKEN = "test-admin-token"
 BASE = "/build/api"
@@ -80,15 +82,16 @@ class FloeHost:
                 env={**os.environ, "HOME": str(self.root), **self.env},
             )
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"host {self.name} exited {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).json().get("ok"):
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)  # polling a process we cannot get an event from
+        with httpx.Client(timeout=1) as probe:  # one client: each httpx.get() costs ~50 ms of CPU
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"host {self.name} exited {self.proc.returncode}:\n{self.log()}")
+                try:
+                    if probe.get(self.url + "/healthz").json().get("ok"):
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.02)  # polling a process we cannot get an event from
         raise RuntimeError(f"host {self.name} not healthy after {wait}s:\n{self.log()}")
 
     def log(self) -> str:
@@ -140,18 +143,12 @@ class FloeHost:
     def events(self, run_id: str, deadline: float) -> Iterator[dict[str, Any]]:
         """The run's events from this host's stream (replay, then live), reconnecting after `after`
         when the host closes it (the run moved to another host); TimeoutError at `deadline`."""
-        from websockets.exceptions import ConnectionClosed
-        from websockets.sync.client import connect
-
         after = 0
         while True:
-            url = f"ws://127.0.0.1:{self.port}/ws?run={run_id}&after={after}"
-            with connect(
-                url, additional_headers={"X-Floe-Auth": self.token}, open_timeout=10, max_queue=None
-            ) as ws:
+            with stream.events(self, run=run_id, after=after) as ws:
                 try:
                     while True:
-                        e = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+                        e = stream.recv(ws, deadline)
                         after = max(after, e["seq"])
                         yield e
                 except ConnectionClosed:
@@ -182,9 +179,9 @@ class FloeHost:
     def wait_line(self, run_id: str, node: str, match: Callable[[str], bool], timeout: float = 20.0) -> str:
         """The first log line of `node` that `match`es, from the run's event stream."""
         for e in self.events(run_id, time.monotonic() + timeout):
-            line = e["opts"].get("line")
-            if e["source_node"] == node and isinstance(line, str) and match(line):
-                return line
+            for line in e["opts"].get("lines") or ():
+                if e["source_node"] == node and match(line):
+                    return str(line)
         raise AssertionError("unreachable: events() ends only by TimeoutError")
 
     def node_log(self, flow: str, run_id: str, node: str) -> str:
@@ -201,13 +198,15 @@ def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "con
         time.sleep(0.05)
 
 
-def cluster_hosts(root: Path, config: str, tags: Sequence[str]) -> list[FloeHost]:
+def cluster_hosts(
+    root: Path, config: str, tags: Sequence[str], kind: type[FloeHost] = FloeHost
+) -> list[FloeHost]:
     """Hosts h1, h2, … (one for each entry of `tags`, not started) sharing `config`, in which
-    `{hosts}` becomes the list of all their URLs."""
+    `{hosts}` becomes the list of all their URLs; `kind` InProcessHost serves them in this process."""
     ports = [free_port() for _ in tags]
     config = config.replace("{hosts}", ", ".join(f"http://127.0.0.1:{p}" for p in ports))
     return [
-        FloeHost(root / f"h{i}", config, name=f"h{i}", tags=t, port=p)
+        kind(root / f"h{i}", config, name=f"h{i}", tags=t, port=p)
         for i, (t, p) in enumerate(zip(tags, ports, strict=True), start=1)
     ]
 

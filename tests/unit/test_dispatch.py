@@ -36,6 +36,16 @@ def test_place_prefers_the_least_busy_live_host_with_the_tags() -> None:
     assert place(f, views, []) == ("h2", "")
 
 
+def test_place_skips_hosts_at_their_max_runs() -> None:
+    f = Flow("f", host_tags=("linux",))
+    busy = HostView("h1", frozenset({"linux"}), True, 2, running=2, max_runs=2)
+    room = HostView("h2", frozenset({"linux"}), True, 5, running=5, max_runs=0)  # 0: any number
+    assert place(f, [busy, room], []) == ("h2", "")
+    assert place(f, [busy], []) == ("", "every host that fits is at its max-runs")
+    waiting = HostView("h1", frozenset({"linux"}), True, 2, running=1, max_runs=2)  # one on a gate
+    assert place(f, [waiting], []) == ("h1", "")
+
+
 def test_place_names_why_nothing_fits() -> None:
     special = Flow("f", host_tags=("special",))
     assert place(special, hosts(("h1", "linux", True, 0)), []) == ("", "no host with tags special")

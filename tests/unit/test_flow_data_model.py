@@ -170,3 +170,15 @@ flows:
     out = lint_text(text, tmp_path)
     assert "flows[0].tasks[0].foreach: values.domain is a string field of go, not a list" in out
     assert "tasks[1]" not in out
+
+
+def test_a_node_without_templates_starts_with_its_opts_as_written() -> None:
+    """Its context is built only when read (a template or `when`); the opts are the same."""
+    s = start(
+        flow_of(CHAIN + '      - {id: plain, listen: task.package.good, type: exec, opts: {cmd: "ls -l"}}\n'),
+        {"branch": "main"},
+    )
+    s = rm.node_done(s.run, "build", 0, {"version": "1.2.3"}, "", 3.0)
+    s = rm.node_done(s.run, "package", 0, {}, "", 4.0)
+    (plain,) = s.starts
+    assert plain.node_id == "plain" and plain.opts["cmd"] == "ls -l"

@@ -14,14 +14,15 @@ ALLOWED: dict[str, set[str]] = {
     "config": BASE,
     "nodes": BASE | {"config"},
     "store": BASE | {"config"},
-    "secrets": BASE | {"config"},
+    "host_secrets": BASE | {"config"},
     "cluster": BASE | {"config", "store"},
     "hub": BASE | {"config", "nodes", "store", "cluster"},
     "triggers": BASE | {"config", "nodes", "store", "cluster", "hub"},
     "server": BASE | {"config", "nodes", "store", "cluster", "hub", "triggers"},
-    "keys": BASE | {"config", "store"},
+    "cli_keys": BASE | {"config", "store"},  # `floe keys`
+    "migrate": BASE | {"config", "store", "host_secrets", "hub"},  # `floe store migrate`
     "client": set(),  # `floe run`: the host's public API only
-    "host": BASE | {"config", "store", "cluster", "hub", "triggers", "server", "secrets"},
+    "host": BASE | {"config", "store", "cluster", "hub", "triggers", "server", "host_secrets"},
 }
 
 

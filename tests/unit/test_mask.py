@@ -7,9 +7,11 @@ import logging
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from floe.host_secrets import mask_logging
 from floe.model.mask import MASK, Masker
-from floe.secrets import mask_logging
 
 TOKEN = "gh_T0k3n-4f9Zq8Lw2Xy7Vb"
 KEY = (
@@ -228,3 +230,31 @@ def test_log_records_are_masked(caplog: pytest.LogCaptureFixture) -> None:
     assert "token *** here" in text and "RuntimeError: failed with ***" in text
     assert "a bad format %d % ('***',)" in text
     assert logging.getLogRecordFactory() is logging.LogRecord
+
+
+SECRETS = ["s3cr3t-T0ken-value-0123456789abcdef", "multi\nline-secret-part-two", "abcd", "xy"]
+PIECES = [*SECRETS, "s3cr3t-T0k", "en-value-0123456789abcdef", "0123456789abcdef", "line-secret", "ab",
+          "cd", "plain", "1", "", " ", "123456", "T0ken-value-0123", "\r"]  # fmt: skip
+
+
+@given(
+    secrets=st.lists(st.sampled_from(SECRETS), min_size=1, max_size=3),
+    batches=st.lists(st.lists(st.lists(st.sampled_from(PIECES), max_size=4), max_size=6), max_size=4),
+)
+def test_a_batch_of_lines_is_masked_as_line_by_line(
+    secrets: list[str], batches: list[list[list[str]]]
+) -> None:
+    masker = Masker(secrets)
+    together, alone = masker.stream(), masker.stream()
+    for batch in batches:
+        lines = ["".join(parts).replace("\n", "") for parts in batch]
+        assert together.mask_lines(lines) == [alone.mask_line(x) for x in lines]
+
+
+def test_a_batch_without_a_secret_is_checked_at_once_and_kept() -> None:
+    stream = Masker(["s3cr3t-T0ken-value-xyzw"]).stream()
+    lines = [str(i) for i in range(1, 10_001)]
+    assert stream.mask_lines(lines) is lines
+    tail = ["...", "the token: s3cr3t-T0ken-val"]
+    assert stream.mask_lines(tail) == ["...", f"the token: {MASK}"]
+    assert stream.mask_lines(["ue-xyzw and more"]) == [f"{MASK} and more"]  # carried over

@@ -238,3 +238,14 @@ flows:
     (b,) = s.starts
     assert b.opts == {"env": ["FROM_TRIGGER=1"], "url": "file:///r.git", "shell": "echo b"}
     assert b.values["shell"] == "rm -rf /" and b.values["exit_status"] == 0
+
+
+def test_a_batch_of_output_lines_is_one_event() -> None:
+    s = start(flow_of(DIAMOND))
+    seq = s.run.seq
+    step = rm.log_lines(s.run, "a", ("one", "", "three"), 3.0)
+    assert [(e.tag, e.source, e.opts) for e in step.events] == [
+        ("sys.node.update", "a", {"lines": ["one", "", "three"]})
+    ]
+    assert step.events[0].seq == seq + 1 and step.run.seq == seq + 1
+    assert rm.log_lines(step.run, "a", (), 3.0).events == ()

@@ -9,8 +9,8 @@ import pytest
 
 from floe.config import ConfigError, parse_config
 from floe.config.secrets import SecretRef
+from floe.host_secrets import SecretError, resolve_secrets
 from floe.model.opts import OptError, build_env, expand_value
-from floe.secrets import SecretError, resolve_secrets
 
 WS = "/ws"
 
@@ -153,7 +153,7 @@ def test_resolve_names_every_missing_secret_and_its_source(tmp_path: Path) -> No
 
 
 def test_short_secret_is_logged_by_name(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING", logger="floe.secrets"):
+    with caplog.at_level("WARNING", logger="floe.host_secrets"):
         assert resolve_secrets({"PIN": SecretRef("PIN", "env", "P")}, {"P": "123"}) == {"PIN": "123"}
     assert "secret PIN is shorter than 4 characters" in caplog.text and "123" not in caplog.text
 

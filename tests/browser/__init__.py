@@ -1,0 +1,1 @@
+"""Browser tests: the dashboard driven in headless Chromium against real hosts."""
